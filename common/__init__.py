@@ -1,0 +1,1 @@
+"""Shared kernel with no business meaning: database base, errors, clock, crypto, store."""

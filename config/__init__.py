@@ -1,0 +1,1 @@
+"""Settings, composition root, logging, metrics, CLI and gunicorn configuration."""

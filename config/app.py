@@ -1,0 +1,118 @@
+"""Composition root: build the Flask app from one ``Settings`` object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_migrate import Migrate
+from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from common.clock import Clock, SystemClock
+from common.crypto import FieldCipher, KeyedHasher
+from common.db import configure_sqlite, db
+from common.store import MemoryStore, RedisStore, Store
+from idp.clients import ClientCache
+from idp.discovery import endpoint_urls
+from idp.keys import KeyCache
+from idp.passwords import PasswordHasher
+from idp.provider import Provider
+from idp.server import build_server
+
+from .logging import configure_logging
+from .metrics import PrometheusMetrics
+from .settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    passwords: PasswordHasher | None = None,
+    **provider_overrides: Any,
+) -> Flask:
+    """Build the app. ``store``, ``clock`` and ``passwords`` may be injected (tests);
+    everything else comes from ``settings``. Raises ``ConfigurationError`` when the
+    settings are unsafe for their environment."""
+    settings = settings or Settings()
+    settings.check_production()
+    configure_logging(settings.log_level)
+    keys = settings.resolved_keys()
+
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()), static_folder=None)
+    app.config.update(
+        SECRET_KEY=keys.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.resolved_database_url(),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.resolved_database_url()),
+        SQLALCHEMY_TRACK_MODIFICATIONS=False,
+        # The UI cookie carries only the CSRF token and the browser id.
+        SESSION_COOKIE_NAME="__Host-yiwang_ui" if settings.secure_cookies else "yiwang_ui",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+        YIWANG_SETTINGS=settings,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
+            x_host=settings.trusted_proxies, x_port=settings.trusted_proxies,
+        )
+
+    db.init_app(app)
+    if settings.resolved_database_url().startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", configure_sqlite)
+    Migrate(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+
+    clock = clock or SystemClock()
+    if store is None:
+        store = RedisStore(settings.redis_url, settings.redis_prefix) if settings.redis_url else MemoryStore(clock)
+    metrics = PrometheusMetrics()
+    provider = Provider(
+        settings=settings.idp_settings(),
+        store=store,
+        clock=clock,
+        hasher=KeyedHasher(keys.index_key),
+        cipher=FieldCipher(dict(keys.data_keys), keys.data_keys[0][0]),
+        passwords=passwords or PasswordHasher(),
+        key_cache=KeyCache(),
+        client_cache=ClientCache(),
+        metrics=metrics,
+        **provider_overrides,
+    )
+    app.extensions["yiwang.provider"] = provider
+
+    def services() -> Any:
+        from idp.views._web import services as request_services
+
+        return request_services()
+
+    app.extensions["yiwang.server"] = build_server(services, settings.issuer, endpoint_urls(settings.issuer))
+
+    from idp.views import bp as idp_bp
+
+    app.register_blueprint(idp_bp)
+
+    from . import web
+
+    web.install(app, metrics, hsts=settings.issuer.startswith("https://"))
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_recycle": 1800}

@@ -1,0 +1,268 @@
+"""Operator commands (``flask --app wsgi ...``). Each command runs in one transaction:
+bad input prints a clear message, exits non-zero and writes nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from common.db import db
+from common.errors import DomainError
+from idp.provider import Services
+
+
+def _services() -> Services:
+    return current_app.extensions["yiwang.provider"].services(db.session)  # type: ignore[no-any-return]
+
+
+def _emit(as_json: bool, data: dict[str, Any] | list[Any], text: str) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False) if as_json else text)
+
+
+def transactional(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Commit when the command succeeds; roll back and exit 2 on a domain error."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(*args, **kwargs)
+            db.session.commit()
+            return result
+        except DomainError as exc:
+            db.session.rollback()
+            click.echo(f"error: {exc.public_message}", err=True)
+            sys.exit(2)
+        except BaseException:
+            db.session.rollback()
+            raise
+
+    return wrapper
+
+
+def _client_dict(row: Any) -> dict[str, Any]:
+    return {
+        "client_id": row.client_id,
+        "name": row.name,
+        "redirect_uris": row.redirect_uris,
+        "post_logout_redirect_uris": row.post_logout_redirect_uris,
+        "backchannel_logout_uri": row.backchannel_logout_uri,
+        "frontchannel_logout_uri": row.frontchannel_logout_uri,
+        "grant_types": row.grant_types,
+        "scopes": row.scopes,
+        "token_endpoint_auth_method": row.token_endpoint_auth_method,
+        "subject_type": row.subject_type,
+        "sector_identifier": row.sector_identifier,
+        "enabled": row.enabled,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+clients_cli = AppGroup("clients", help="Register and manage relying parties (portals).")
+
+
+@clients_cli.command("create")
+@click.option("--name", required=True, help="Display name shown on login and consent pages.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI (repeatable).")
+@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True, help="Exact post-logout redirect URI (repeatable).")
+@click.option("--backchannel-logout-uri", default=None, help="OIDC Back-Channel Logout endpoint of the client.")
+@click.option("--frontchannel-logout-uri", default=None, help="OIDC Front-Channel Logout URI of the client.")
+@click.option("--grant-type", "grant_types", multiple=True,
+              type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+              help="Grant type (repeatable); default authorization_code + refresh_token.")
+@click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeatable); default openid, profile.")
+@click.option("--token-endpoint-auth-method", default=None,
+              type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]))
+@click.option("--subject-type", default="pairwise", type=click.Choice(["pairwise", "public"]))
+@click.option("--sector-identifier-uri", default=None, help="Groups clients on several hosts into one pairwise sector.")
+@click.option("--jwks-file", type=click.File("r"), default=None, help="Public JWK set for private_key_jwt.")
+@click.option("--public", is_flag=True, help="Public client (no secret; PKCE only).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@transactional
+def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
+                   backchannel_logout_uri: str | None, frontchannel_logout_uri: str | None,
+                   grant_types: tuple[str, ...], scopes: tuple[str, ...], token_endpoint_auth_method: str | None,
+                   subject_type: str, sector_identifier_uri: str | None, jwks_file: Any, public: bool,
+                   as_json: bool) -> None:
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.load(jwks_file)
+        except ValueError:
+            from common.errors import ValidationError
+
+            raise ValidationError("jwks", public_message="The JWKS file is not JSON.") from None
+    row, secret = _services().clients.create(
+        name=name,
+        redirect_uris=list(redirect_uris),
+        post_logout_redirect_uris=list(logout_uris),
+        backchannel_logout_uri=backchannel_logout_uri,
+        frontchannel_logout_uri=frontchannel_logout_uri,
+        grant_types=list(grant_types) or None,
+        scopes=list(scopes) or None,
+        token_endpoint_auth_method=token_endpoint_auth_method,
+        subject_type=subject_type,
+        sector_identifier_uri=sector_identifier_uri,
+        public=public,
+        jwks=jwks,
+    )
+    out: dict[str, Any] = {"client_id": row.client_id}
+    if secret:
+        out["client_secret"] = secret
+    text = f"client_id: {row.client_id}" + (f"\nclient_secret: {secret}  (shown once; store it now)" if secret else "")
+    _emit(as_json, out, text)
+
+
+@clients_cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def clients_list(as_json: bool) -> None:
+    rows = _services().clients.list()
+    _emit(as_json, [_client_dict(r) for r in rows], "\n".join(f"{r.client_id}  {r.name}" for r in rows) or "(no clients)")
+
+
+@clients_cli.command("show")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def clients_show(client_id: str, as_json: bool) -> None:
+    data = _client_dict(_services().clients.get(client_id))
+    _emit(as_json, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@clients_cli.command("delete")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def clients_delete(client_id: str, as_json: bool) -> None:
+    _services().clients.delete(client_id)
+    current_app.extensions["yiwang.provider"].client_cache.invalidate(client_id)
+    _emit(as_json, {"deleted": client_id}, f"deleted {client_id}")
+
+
+@clients_cli.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def clients_rotate_secret(client_id: str, as_json: bool) -> None:
+    secret = _services().clients.rotate_secret(client_id)
+    _emit(as_json, {"client_id": client_id, "client_secret": secret}, f"client_secret: {secret}  (shown once)")
+
+
+users_cli = AppGroup("users", help="Create and manage accounts.")
+
+
+@users_cli.command("create")
+@click.option("--username", default=None)
+@click.option("--password", required=True, help="At least 8 characters, not a common password.")
+@click.option("--name", default=None, help="Display name (stored encrypted).")
+@click.option("--phone", default=None, help="Mainland mobile number (stored encrypted, found by blind index).")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def users_create(username: str | None, password: str, name: str | None, phone: str | None, as_json: bool) -> None:
+    account = _services().accounts.create(username=username, password=password, name=name, phone=phone)
+    _emit(as_json, {"id": account.id, "username": account.username}, f"created account {account.id} ({account.username or 'phone login'})")
+
+
+def _account_dict(a: Any) -> dict[str, Any]:
+    return {"id": a.id, "username": a.username, "kind": a.kind, "status": a.status,
+            "has_phone": a.phone_index is not None, "created_at": a.created_at.isoformat()}
+
+
+@users_cli.command("list")
+@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--limit", default=100, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def users_list(offset: int, limit: int, as_json: bool) -> None:
+    rows = _services().accounts.list(offset=offset, limit=limit)
+    _emit(as_json, [_account_dict(a) for a in rows],
+          "\n".join(f"{a.id}  {a.username or '-'}  {a.status}" for a in rows) or "(no accounts)")
+
+
+def _set_status(identifier: str, status: str, as_json: bool) -> None:
+    svc = _services()
+    account = svc.accounts.get_by_username(identifier)
+    svc.accounts.set_status(account, status)
+    _emit(as_json, _account_dict(account), f"{account.username or account.id}: {status}")
+
+
+@users_cli.command("lock")
+@click.argument("identifier")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def users_lock(identifier: str, as_json: bool) -> None:
+    """Lock an account (username or phone): logins and token refreshes stop."""
+    _set_status(identifier, "locked", as_json)
+
+
+@users_cli.command("unlock")
+@click.argument("identifier")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def users_unlock(identifier: str, as_json: bool) -> None:
+    _set_status(identifier, "active", as_json)
+
+
+keys_cli = AppGroup("keys", help="Token signing keys.")
+
+
+def _key_dict(k: Any) -> dict[str, Any]:
+    return {"kid": k.kid, "alg": k.alg, "state": k.state, "created_at": k.created_at.isoformat(),
+            "activated_at": k.activated_at.isoformat() if k.activated_at else None,
+            "unpublish_after": k.unpublish_after.isoformat() if k.unpublish_after else None}
+
+
+@keys_cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def keys_list(as_json: bool) -> None:
+    rows = _services().keys.list()
+    _emit(as_json, [_key_dict(k) for k in rows], "\n".join(f"{k.kid}  {k.alg}  {k.state}" for k in rows) or "(no keys)")
+
+
+@keys_cli.command("ensure")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def keys_ensure(as_json: bool) -> None:
+    """Create missing active/next keys (idempotent; run after `db upgrade`)."""
+    created = _services().keys.ensure_keys()
+    _emit(as_json, {"created": created}, "keys created" if created else "keys present")
+
+
+@keys_cli.command("rotate")
+@click.option("--alg", type=click.Choice(["ES256", "RS256"]), default=None, help="Only this algorithm.")
+@click.option("--if-due", is_flag=True, help="Only keys older than YIWANG_KEY_ROTATION_DAYS (for cron).")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def keys_rotate(alg: str | None, if_due: bool, as_json: bool) -> None:
+    svc = _services()
+    if if_due:
+        rows = svc.keys.rotate_if_due(svc.p.settings.key_rotation_days)
+    else:
+        rows = svc.keys.rotate(alg)
+    svc.p.key_cache.invalidate()
+    _emit(as_json, [_key_dict(k) for k in rows], "\n".join(f"now active: {k.kid} ({k.alg})" for k in rows) or "nothing due")
+
+
+logout_cli = AppGroup("logout", help="Logout notifications.")
+
+
+@logout_cli.command("deliver")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def logout_deliver(as_json: bool) -> None:
+    """Retry back-channel logout deliveries that are due (run from cron or a timer)."""
+    delivered, attempted = _services().logout.deliver_due()
+    _emit(as_json, {"delivered": delivered, "attempted": attempted}, f"delivered {delivered} of {attempted}")
+
+
+def register_cli(app: Flask) -> None:
+    for group in (clients_cli, users_cli, keys_cli, logout_cli):
+        app.cli.add_command(group)

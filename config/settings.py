@@ -1,0 +1,273 @@
+"""One typed, frozen settings object, read once from ``YIWANG_*`` environment variables.
+
+The app never reads the environment itself: ``create_app(settings)`` takes this object, so
+tests build settings directly. Production refuses unsafe values (``check_production``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from idp.settings import IdpSettings
+
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+class ConfigurationError(Exception):
+    """The configuration is unsafe or inconsistent; the process must not start."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YIWANG_", frozen=True, extra="ignore")
+
+    env: Literal["development", "production"] = Field(
+        "development",
+        description="`development` allows http on loopback and generated keys; "
+        "`production` enforces every guard listed under Production.",
+    )
+    issuer: str = Field(
+        "http://127.0.0.1:5000",
+        description="Issuer identifier (OIDC Discovery §3, RFC 8414 §2): the external https "
+        "URL of the service, no query or fragment, no trailing slash. Every endpoint URL is "
+        "derived from it.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs browser cookies (CSRF, UI state). At least 32 characters in "
+        "production. Development generates one into the instance folder.",
+    )
+    index_key: SecretStr | None = Field(
+        None,
+        description="HMAC-SHA-256 key (base64, 32+ bytes) for keyed hashes: client secrets, "
+        "refresh tokens, blind indexes. Changing it invalidates those hashes. Development "
+        "generates one into the instance folder.",
+    )
+    data_keys: SecretStr | None = Field(
+        None,
+        description="AES-256-GCM keys for data at rest, `id:base64key,id2:base64key`; the "
+        "first is used to encrypt, all decrypt (rotation). Development generates one.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the durable database, e.g. "
+        "`postgresql+psycopg://user@host/yiwang`. Unset: a SQLite file in the instance folder.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL for ephemeral shared state, e.g. `redis://127.0.0.1:6379/0`. "
+        "Unset: an in-process store (one process only).",
+    )
+    redis_prefix: str = Field("yiwang:", description="Prefix of every Redis key this service writes.")
+    workers: int = Field(
+        1, ge=1, description="Number of gunicorn workers; more than one needs Redis."
+    )
+    instance_path: Path = Field(
+        Path("instance"), description="Folder for the SQLite file and generated development keys."
+    )
+    log_level: str = Field("INFO", description="Python log level of the JSON logs.")
+    trusted_proxies: int = Field(
+        0,
+        ge=0,
+        description="Number of reverse proxies in front of the service whose "
+        "X-Forwarded-For/-Proto headers are trusted (werkzeug ProxyFix).",
+    )
+    demo: bool = Field(
+        False, description="Create a demo client and a demo user at start-up (development only)."
+    )
+
+    # Protocol lifetimes live in the identity provider's section.
+    code_ttl: int = Field(60, ge=5, le=60, description="Authorization code lifetime, seconds (RFC 9700 §4.2.1: short).")
+    access_token_ttl: int = Field(300, ge=30, le=3600, description="Access token lifetime, seconds (RFC 9068 JWTs).")
+    id_token_ttl: int = Field(300, ge=30, le=3600, description="ID token lifetime, seconds.")
+    refresh_token_ttl: int = Field(
+        86400 * 30, ge=300, description="Absolute lifetime of a refresh token family, seconds."
+    )
+    refresh_token_idle_ttl: int = Field(
+        86400 * 7, ge=300, description="A refresh token unused this long expires, seconds."
+    )
+    session_idle_ttl: int = Field(1800, ge=60, description="SSO session idle timeout, seconds.")
+    session_max_ttl: int = Field(43200, ge=300, description="SSO session absolute timeout, seconds.")
+    signing_alg: Literal["ES256", "RS256"] = Field(
+        "ES256", description="Default ID token signing algorithm; RS256 keys are always published too."
+    )
+    key_rotation_days: int = Field(
+        90, ge=1, description="Age after which `keys rotate --if-due` promotes the next key."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed passwords per account within the lockout window before a temporary lockout."
+    )
+    login_lockout_seconds: int = Field(900, ge=60, description="Temporary lockout length and failure window, seconds.")
+    ip_max_failures_per_hour: int = Field(
+        50, ge=1, description="Failed logins per client IP per hour before that IP is throttled."
+    )
+    consent_ttl_days: int = Field(365, ge=1, description="Remembered consent expires after this many days.")
+    backchannel_logout_timeout: float = Field(
+        2.0, gt=0, description="Timeout of one back-channel logout POST, seconds."
+    )
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_shape(cls, value: str) -> str:
+        # OIDC Discovery §3 / RFC 8414 §2: scheme + host (+ path), no query or fragment.
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("issuer must be an absolute http(s) URL")
+        if parts.query or parts.fragment:
+            raise ValueError("issuer must not have a query or fragment")
+        return value.rstrip("/")
+
+    # -- derived values ---------------------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def issuer_is_loopback_http(self) -> bool:
+        parts = urlsplit(self.issuer)
+        return parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_HOSTS
+
+    @property
+    def secure_cookies(self) -> bool:
+        # Cookies are Secure everywhere except the http://localhost development case.
+        return not (self.issuer_is_loopback_http and not self.is_production)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = self.instance_path.resolve() / "yiwang.sqlite3"
+        return f"sqlite:///{path}"
+
+    def check_production(self) -> None:
+        """Raise ``ConfigurationError`` for any setting unsafe in production."""
+        if not self.is_production:
+            if self.workers > 1 and not self.redis_url:
+                raise ConfigurationError(
+                    "the in-process store cannot be shared by several workers: set YIWANG_REDIS_URL"
+                )
+            return
+        problems = []
+        if urlsplit(self.issuer).scheme != "https":
+            problems.append("YIWANG_ISSUER must be an https URL")
+        if self.secret_key is None or len(self.secret_key.get_secret_value()) < 32:
+            problems.append("YIWANG_SECRET_KEY must be set to at least 32 characters")
+        if self.index_key is None or len(_b64(self.index_key.get_secret_value())) < 32:
+            problems.append("YIWANG_INDEX_KEY must be set to a base64 key of at least 32 bytes")
+        if self.data_keys is None:
+            problems.append("YIWANG_DATA_KEYS must be set")
+        else:
+            try:
+                _parse_data_keys(self.data_keys.get_secret_value())
+            except ValueError as exc:
+                problems.append(f"YIWANG_DATA_KEYS: {exc}")
+        if not self.redis_url and self.workers > 1:
+            problems.append("the in-process store cannot be shared by several workers: set YIWANG_REDIS_URL")
+        if not self.database_url:
+            problems.append("YIWANG_DATABASE_URL must be set (PostgreSQL) in production")
+        if self.demo:
+            problems.append("YIWANG_DEMO is development only")
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+
+    def idp_settings(self) -> IdpSettings:
+        return IdpSettings(
+            issuer=self.issuer,
+            code_ttl=self.code_ttl,
+            access_token_ttl=self.access_token_ttl,
+            id_token_ttl=self.id_token_ttl,
+            refresh_token_ttl=self.refresh_token_ttl,
+            refresh_token_idle_ttl=self.refresh_token_idle_ttl,
+            session_idle_ttl=self.session_idle_ttl,
+            session_max_ttl=self.session_max_ttl,
+            signing_alg=self.signing_alg,
+            key_rotation_days=self.key_rotation_days,
+            login_max_failures=self.login_max_failures,
+            login_lockout_seconds=self.login_lockout_seconds,
+            ip_max_failures_per_hour=self.ip_max_failures_per_hour,
+            consent_ttl_days=self.consent_ttl_days,
+            secure_cookies=self.secure_cookies,
+            backchannel_logout_timeout=self.backchannel_logout_timeout,
+            production=self.is_production,
+        )
+
+    def resolved_keys(self) -> ResolvedKeys:
+        """Secrets from configuration, or (development only) generated once into the
+        instance folder so restarts keep sessions, hashes and encrypted data valid."""
+        if self.is_production:
+            assert self.secret_key and self.index_key and self.data_keys
+            return ResolvedKeys(
+                secret_key=self.secret_key.get_secret_value(),
+                index_key=_b64(self.index_key.get_secret_value()),
+                data_keys=_parse_data_keys(self.data_keys.get_secret_value()),
+            )
+        return ResolvedKeys(
+            secret_key=(
+                self.secret_key.get_secret_value()
+                if self.secret_key
+                else _dev_secret(self.instance_path, "secret_key")
+            ),
+            index_key=(
+                _b64(self.index_key.get_secret_value())
+                if self.index_key
+                else hashlib.sha256(_dev_secret(self.instance_path, "index_key").encode()).digest()
+            ),
+            data_keys=(
+                _parse_data_keys(self.data_keys.get_secret_value())
+                if self.data_keys
+                else [("dev1", hashlib.sha256(_dev_secret(self.instance_path, "data_key").encode()).digest())]
+            ),
+        )
+
+
+class ResolvedKeys:
+    def __init__(self, secret_key: str, index_key: bytes, data_keys: list[tuple[str, bytes]]) -> None:
+        self.secret_key = secret_key
+        self.index_key = index_key
+        self.data_keys = data_keys
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError as exc:
+        raise ConfigurationError("a key is not valid base64") from exc
+
+
+def _parse_data_keys(text: str) -> list[tuple[str, bytes]]:
+    keys = []
+    for item in text.split(","):
+        kid, sep, value = item.strip().partition(":")
+        if not sep or not kid:
+            raise ValueError("expected id:base64key entries separated by commas")
+        key = _b64(value)
+        if len(key) != 32:
+            raise ValueError(f"key {kid!r} must decode to 32 bytes")
+        keys.append((kid, key))
+    if not keys:
+        raise ValueError("at least one key is needed")
+    return keys
+
+
+def _dev_secret(folder: Path, name: str) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"dev-{name}"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = secrets.token_urlsafe(48)
+        # O_EXCL: two processes starting together agree on one value.
+        try:
+            with open(path, "x") as fh:
+                fh.write(value)
+            path.chmod(0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        return value

@@ -1,0 +1,2 @@
+"""OpenID Connect provider: accounts, clients, protocol endpoints, sessions, tokens,
+signing keys, claims release and logout."""

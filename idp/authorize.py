@@ -1,0 +1,194 @@
+"""Authorization endpoint decisions (RFC 6749 §4.1.1, OIDC Core §3.1.2), free of Flask.
+
+Authlib has already checked the client, the exact redirect URI, the response type and
+the scope when these run; what is left is this profile's stricter request rules and the
+decision between login, consent, an error and issuing a code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .assurance import choose_acr
+from .claims import InvalidClaimsRequestError, parse_claims_request, requested_acr_values
+from .clients import RegisteredClient
+from .sessions import SsoSession
+
+_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+PROMPTS = {"none", "login", "consent", "select_account"}
+RESPONSE_MODES = ("query", "form_post")
+
+
+class AuthorizationError(Exception):
+    """An error to send back to the (verified) redirect URI."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(error)
+        self.error = error
+        self.description = description
+
+
+@dataclass
+class AuthorizationRequest:
+    client: RegisteredClient
+    redirect_uri: str
+    scope: str
+    state: str | None
+    response_mode: str
+    nonce: str | None = None
+    prompt: set[str] = field(default_factory=set)
+    max_age: int | None = None
+    login_hint: str | None = None
+    id_token_hint: str | None = None
+    acr_values: list[str] = field(default_factory=list)
+    acr_essential: bool = False
+    claims_request: dict[str, Any] | None = None
+    ui_locales: list[str] = field(default_factory=list)
+    code_challenge: str = ""
+    code_challenge_method: str = "S256"
+
+
+def response_mode_of(params: Any) -> str:
+    mode = params.get("response_mode") or "query"
+    return mode if mode in RESPONSE_MODES else "query"
+
+
+def parse_request(params: Any, client: RegisteredClient, redirect_uri: str, scope: str) -> AuthorizationRequest:
+    """Apply the profile's request rules; raise ``AuthorizationError`` (redirectable)."""
+    # OIDC Core §6: request objects are not supported by this provider.
+    if params.get("request"):
+        raise AuthorizationError("request_not_supported", "Request objects are not supported.")
+    if params.get("request_uri"):
+        raise AuthorizationError("request_uri_not_supported", "request_uri is not supported.")
+    for name in ("code_challenge", "code_challenge_method", "nonce", "prompt", "max_age", "response_mode", "claims"):
+        if len(params.getlist(name)) > 1:
+            # RFC 6749 §3.1: parameters must not be repeated.
+            raise AuthorizationError("invalid_request", f"Repeated parameter {name}.")
+    mode = params.get("response_mode") or "query"
+    if mode not in RESPONSE_MODES:
+        # OAuth 2.0 Multiple Response Types §2.1 / Form Post Response Mode: only query and
+        # form_post suit the code flow; fragment would expose the code to scripts.
+        raise AuthorizationError("invalid_request", "Unsupported response_mode.")
+
+    # RFC 7636 §4.3 + RFC 9700 §2.1.1: PKCE with S256 for every client; plain and a
+    # missing method (which RFC 7636 would read as plain) are refused.
+    challenge = params.get("code_challenge") or ""
+    method = params.get("code_challenge_method") or ""
+    if not challenge:
+        raise AuthorizationError("invalid_request", "code_challenge is required (PKCE).")
+    if method != "S256":
+        raise AuthorizationError("invalid_request", "code_challenge_method must be S256.")
+    if not _CHALLENGE.match(challenge):
+        raise AuthorizationError("invalid_request", "Invalid code_challenge.")
+
+    # OIDC Core §3.1.2.1 prompt: known values; none alone.
+    prompt = set((params.get("prompt") or "").split())
+    if prompt - PROMPTS:
+        raise AuthorizationError("invalid_request", "Unsupported prompt value.")
+    if "none" in prompt and len(prompt) > 1:
+        raise AuthorizationError("invalid_request", "prompt=none cannot be combined with other values.")
+
+    max_age = None
+    if params.get("max_age") not in (None, ""):
+        raw = params.get("max_age")
+        if not raw.isdigit() or len(raw) > 10:
+            raise AuthorizationError("invalid_request", "max_age must be a non-negative integer.")
+        max_age = int(raw)
+
+    try:
+        claims_request = parse_claims_request(params.get("claims"))
+    except InvalidClaimsRequestError:
+        raise AuthorizationError("invalid_request", "The claims parameter is not valid JSON of the right shape.") from None
+    acr_values, essential = requested_acr_values(params.get("acr_values"), claims_request)
+
+    nonce = params.get("nonce")
+    if nonce is not None and len(nonce) > 512:
+        raise AuthorizationError("invalid_request", "nonce is too long.")
+    state = params.get("state")
+    if state is not None and len(state) > 2048:
+        raise AuthorizationError("invalid_request", "state is too long.")
+
+    return AuthorizationRequest(
+        client=client,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        state=state,
+        response_mode=mode,
+        nonce=nonce,
+        prompt=prompt,
+        max_age=max_age,
+        login_hint=(params.get("login_hint") or None),
+        id_token_hint=(params.get("id_token_hint") or None),
+        acr_values=acr_values,
+        acr_essential=essential,
+        claims_request=claims_request,
+        ui_locales=(params.get("ui_locales") or "").split(),
+        code_challenge=challenge,
+        code_challenge_method=method,
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "login" | "consent" | "issue"
+    acr: str | None = None
+
+
+def decide(
+    req: AuthorizationRequest,
+    *,
+    session: SsoSession | None,
+    session_level: str | None,
+    session_subject: str | None,
+    hint_subject: str | None,
+    hint_invalid: bool,
+    fresh_login: bool,
+    consent_granted: bool,
+    consent_given_now: bool,
+    now: int,
+) -> Decision:
+    """What the authorization endpoint does next. Raises ``AuthorizationError``.
+
+    ``fresh_login`` is True when the session's authentication happened after this
+    authorization request arrived (the user just logged in for it).
+    """
+    # OIDC Core §3.1.2.1 id_token_hint: a hint we did not issue is an error.
+    if hint_invalid:
+        raise AuthorizationError("invalid_request", "id_token_hint is not valid.")
+    need_login = session is None
+    if session is not None and not fresh_login:
+        # prompt=login and max_age force a new authentication (OIDC Core §3.1.2.1,
+        # §3.1.2.3); the new auth_time then lies after this request.
+        if "login" in req.prompt:
+            need_login = True
+        if req.max_age is not None and now - session.auth_time > req.max_age:
+            need_login = True
+    if session is not None and hint_subject is not None and hint_subject != session_subject:
+        # OIDC Core §3.1.2.2: the hinted user is not the session's user. Never answer with
+        # a code for someone else: interactively ask for a login, after a fresh login or
+        # with prompt=none it is an error.
+        if fresh_login or "none" in req.prompt:
+            raise AuthorizationError("login_required", "The requested user is not logged in.")
+        need_login = True
+    if need_login:
+        if "none" in req.prompt:
+            raise AuthorizationError("login_required", "The user is not logged in.")
+        return Decision("login")
+
+    assert session is not None and session_level is not None
+    acr = choose_acr(session_level, req.acr_values)
+    if acr is None:
+        # DESIGN.md §5: never a silently lower acr. Step-up arrives with the real-name
+        # issue; until then an unmet level is an error (OpenID Connect Core errata:
+        # unmet_authentication_requirements).
+        raise AuthorizationError(
+            "unmet_authentication_requirements", "The requested authentication level cannot be met."
+        )
+
+    if ("consent" in req.prompt and not consent_given_now) or not consent_granted:
+        if "none" in req.prompt:
+            raise AuthorizationError("consent_required", "The user has not consented.")
+        return Decision("consent", acr)
+    return Decision("issue", acr)

@@ -1,0 +1,80 @@
+"""Scope → claims for userinfo and the ``claims`` request parameter (OIDC Core §5.4,
+§5.5). Pure. The privacy-minimizing release policy (per-client claims, purposes,
+sensitivity) extends this catalogue in a later issue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "profile": ("name", "preferred_username", "updated_at"),
+    "phone": ("phone_number", "phone_number_verified"),
+}
+
+# Claims an ID token may carry when asked for through ``claims.id_token`` (OIDC Core
+# §5.5); everything else stays in userinfo (DESIGN.md §4: minimal ID token).
+ID_TOKEN_REQUESTABLE = frozenset(c for claims in SCOPE_CLAIMS.values() for c in claims)
+
+
+class InvalidClaimsRequestError(ValueError):
+    pass
+
+
+def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
+    """Parse and shape-check the ``claims`` parameter (OIDC Core §5.5)."""
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidClaimsRequestError("not JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidClaimsRequestError("not an object")
+    for member in ("userinfo", "id_token"):
+        part = value.get(member)
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            raise InvalidClaimsRequestError(f"{member} is not an object")
+        for name, spec in part.items():
+            if spec is not None and not isinstance(spec, dict):
+                raise InvalidClaimsRequestError(f"{member}.{name} is not null or an object")
+    return value
+
+
+def requested_acr_values(acr_values: str | None, claims_request: dict[str, Any] | None) -> tuple[list[str], bool]:
+    """Requested acr values and whether they are essential (OIDC Core §5.5.1.1)."""
+    if claims_request:
+        spec = (claims_request.get("id_token") or {}).get("acr")
+        if isinstance(spec, dict):
+            values = spec.get("values") or ([spec["value"]] if "value" in spec else [])
+            values = [v for v in values if isinstance(v, str)]
+            if values:
+                return values, bool(spec.get("essential"))
+    if acr_values:
+        return acr_values.split(), True
+    return [], False
+
+
+def userinfo_claim_names(scope: str, claims_request: dict[str, Any] | None) -> set[str]:
+    names: set[str] = set()
+    scopes = scope.split()
+    for s in scopes:
+        names.update(SCOPE_CLAIMS.get(s, ()))
+    if claims_request and isinstance(claims_request.get("userinfo"), dict):
+        allowed = {c for s in scopes for c in SCOPE_CLAIMS.get(s, ())}
+        names.update(n for n in claims_request["userinfo"] if n in allowed)
+    return names
+
+
+def id_token_claim_names(scope: str, claims_request: dict[str, Any] | None) -> set[str]:
+    """Only what ``claims.id_token`` names and the granted scopes allow."""
+    if not claims_request or not isinstance(claims_request.get("id_token"), dict):
+        return set()
+    allowed = {c for s in scope.split() for c in SCOPE_CLAIMS.get(s, ())}
+    return {n for n in claims_request["id_token"] if n in allowed and n in ID_TOKEN_REQUESTABLE}
+
+
+def select_claims(available: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in available.items() if k in names and v is not None}

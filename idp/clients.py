@@ -1,0 +1,295 @@
+"""Relying-party registration and the read-only client view the protocol engine uses.
+
+Secrets are random (256 bits) and stored as keyed hashes; a secret is shown once, at
+creation or rotation. ``RegisteredClient`` is an immutable snapshot that implements
+Authlib's ``ClientMixin``; snapshots are cached per process for a few seconds so the
+token endpoint does not read the database for every request (DESIGN.md §7).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from common.clock import Clock
+from common.crypto import KeyedHasher, random_token
+
+from .errors import ClientNotFoundError, InvalidClientMetadataError
+from .models import Client
+from .subjects import SectorError, sector_for
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+SUPPORTED_SCOPES = ("openid", "profile", "phone", "offline_access")
+_LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
+@dataclass(frozen=True)
+class RegisteredClient(ClientMixin):  # type: ignore[misc]
+    client_id: str
+    name: str
+    secret_hash: str | None
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    backchannel_logout_uri: str | None
+    frontchannel_logout_uri: str | None
+    grant_types: tuple[str, ...]
+    scopes: tuple[str, ...]
+    token_endpoint_auth_method: str
+    subject_type: str
+    sector_identifier: str
+    jwks: dict[str, Any] | None
+    id_token_signed_response_alg: str | None
+    hasher: KeyedHasher = field(repr=False, compare=False)
+
+    @classmethod
+    def from_row(cls, row: Client, hasher: KeyedHasher) -> RegisteredClient:
+        return cls(
+            client_id=row.client_id,
+            name=row.name,
+            secret_hash=row.secret_hash,
+            redirect_uris=tuple(row.redirect_uris or ()),
+            post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
+            backchannel_logout_uri=row.backchannel_logout_uri,
+            frontchannel_logout_uri=row.frontchannel_logout_uri,
+            grant_types=tuple(row.grant_types or ()),
+            scopes=tuple(row.scopes or ()),
+            token_endpoint_auth_method=row.token_endpoint_auth_method,
+            subject_type=row.subject_type,
+            sector_identifier=row.sector_identifier,
+            jwks=row.jwks,
+            id_token_signed_response_alg=row.id_token_signed_response_alg,
+            hasher=hasher,
+        )
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    # -- Authlib ClientMixin ---------------------------------------------------------
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # RFC 9700 §2.1 / OAuth 2.1: the redirect_uri is always required and compared
+        # exactly, so there is no default to fall back to.
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return ""
+        allowed = set(self.scopes)
+        return list_to_scope([s for s in scope_to_list(scope) if s in allowed])
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # RFC 9700 §2.1 / §4.1.3: exact string comparison, no pattern, no normalisation.
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.secret_hash:
+            return False
+        return self.hasher.verify("client-secret", client_secret, self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        # A client authenticates only with the one method it was registered with
+        # (OIDC Registration §2 token_endpoint_auth_method), at every endpoint.
+        return method == self.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+    def get_jwks(self) -> dict[str, Any] | None:
+        return self.jwks
+
+
+def validate_redirect_uri(uri: str, *, production: bool) -> None:
+    """RFC 6749 §3.1.2: absolute, no fragment. RFC 9700 §4.1.1 / RFC 8252 §7.3: https, or
+    http on loopback (native apps and development)."""
+    parts = urlsplit(uri)
+    if not parts.scheme or not parts.netloc or parts.fragment or "#" in uri:
+        raise InvalidClientMetadataError(f"redirect URI {uri!r} is not absolute or has a fragment")
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and host in _LOOPBACK:
+        return
+    if parts.scheme == "http" and not production:
+        return
+    raise InvalidClientMetadataError(f"redirect URI {uri!r} must use https")
+
+
+class ClientService:
+    def __init__(self, session: Session, *, clock: Clock, hasher: KeyedHasher, production: bool) -> None:
+        self._session = session
+        self._clock = clock
+        self._hasher = hasher
+        self._production = production
+
+    def create(
+        self,
+        *,
+        name: str,
+        redirect_uris: list[str],
+        post_logout_redirect_uris: list[str] | None = None,
+        backchannel_logout_uri: str | None = None,
+        frontchannel_logout_uri: str | None = None,
+        grant_types: list[str] | None = None,
+        scopes: list[str] | None = None,
+        token_endpoint_auth_method: str | None = None,
+        subject_type: str = "pairwise",
+        sector_identifier_uri: str | None = None,
+        public: bool = False,
+        jwks: dict[str, Any] | None = None,
+    ) -> tuple[Client, str | None]:
+        """Register a client; returns the row and the plaintext secret (None for public
+        and private_key_jwt clients). Raises ``InvalidClientMetadataError``. Flushes."""
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise InvalidClientMetadataError("name length", public_message="A client name has 1-200 characters.")
+        grant_types = list(dict.fromkeys(grant_types or ["authorization_code", "refresh_token"]))
+        for g in grant_types:
+            if g not in GRANT_TYPES:
+                raise InvalidClientMetadataError(g, public_message=f"Unsupported grant type: {g}.")
+        method = token_endpoint_auth_method or ("none" if public else "client_secret_basic")
+        if method not in AUTH_METHODS:
+            raise InvalidClientMetadataError(method, public_message=f"Unsupported authentication method: {method}.")
+        if public and method != "none":
+            raise InvalidClientMetadataError(method, public_message="A public client authenticates with 'none'.")
+        if method == "none" and "client_credentials" in grant_types:
+            raise InvalidClientMetadataError(
+                "public cc", public_message="A public client cannot use the client_credentials grant."
+            )
+        if method == "private_key_jwt" and not (jwks and jwks.get("keys")):
+            raise InvalidClientMetadataError("jwks", public_message="private_key_jwt needs the client's public keys (jwks).")
+        if "authorization_code" in grant_types and not redirect_uris:
+            raise InvalidClientMetadataError("no redirect", public_message="At least one redirect URI is required.")
+        if "refresh_token" in grant_types and "authorization_code" not in grant_types:
+            raise InvalidClientMetadataError(
+                "refresh alone", public_message="refresh_token is only issued with authorization_code."
+            )
+        uris = list(dict.fromkeys(redirect_uris))
+        for uri in uris:
+            validate_redirect_uri(uri, production=self._production)
+        logout_uris = list(dict.fromkeys(post_logout_redirect_uris or []))
+        for uri in logout_uris:
+            validate_redirect_uri(uri, production=self._production)
+        for uri in (backchannel_logout_uri, frontchannel_logout_uri):
+            if uri:
+                validate_redirect_uri(uri, production=self._production)
+        scopes = list(dict.fromkeys(scopes or ["openid", "profile"]))
+        for s in scopes:
+            if s not in SUPPORTED_SCOPES:
+                raise InvalidClientMetadataError(s, public_message=f"Unsupported scope: {s}.")
+        if subject_type not in ("pairwise", "public"):
+            raise InvalidClientMetadataError(subject_type, public_message="subject type is pairwise or public.")
+        try:
+            sector = sector_for(uris, sector_identifier_uri) if uris or sector_identifier_uri else ""
+        except SectorError as exc:
+            raise InvalidClientMetadataError(
+                str(exc), public_message="Redirect URIs on several hosts need a sector identifier URI."
+            ) from exc
+
+        secret = None
+        secret_hash = None
+        if method in ("client_secret_basic", "client_secret_post"):
+            secret = random_token(32)
+            secret_hash = self._hasher.digest("client-secret", secret)
+        now = self._clock.now()
+        row = Client(
+            client_id=random_token(18),
+            name=name,
+            secret_hash=secret_hash,
+            redirect_uris=uris,
+            post_logout_redirect_uris=logout_uris,
+            backchannel_logout_uri=backchannel_logout_uri,
+            frontchannel_logout_uri=frontchannel_logout_uri,
+            grant_types=grant_types,
+            scopes=scopes,
+            token_endpoint_auth_method=method,
+            subject_type=subject_type,
+            sector_identifier=sector,
+            jwks=jwks,
+            id_token_signed_response_alg=None,
+            enabled=True,
+            created_at=now,
+            updated_at=now,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row, secret
+
+    def find(self, client_id: str) -> Client | None:
+        return self._session.scalars(select(Client).where(Client.client_id == client_id)).first()
+
+    def get(self, client_id: str) -> Client:
+        row = self.find(client_id)
+        if row is None:
+            raise ClientNotFoundError(client_id)
+        return row
+
+    def list(self) -> list[Client]:
+        return list(self._session.scalars(select(Client).order_by(Client.id)))
+
+    def delete(self, client_id: str) -> None:
+        self._session.delete(self.get(client_id))
+        self._session.flush()
+
+    def rotate_secret(self, client_id: str) -> str:
+        row = self.get(client_id)
+        if row.token_endpoint_auth_method not in ("client_secret_basic", "client_secret_post"):
+            raise InvalidClientMetadataError("no secret", public_message="This client does not use a secret.")
+        secret = random_token(32)
+        row.secret_hash = self._hasher.digest("client-secret", secret)
+        row.updated_at = self._clock.now()
+        return secret
+
+    def snapshot(self, client_id: str) -> RegisteredClient | None:
+        row = self.find(client_id)
+        if row is None or not row.enabled:
+            return None
+        return RegisteredClient.from_row(row, self._hasher)
+
+
+class ClientCache:
+    """Per-process cache of client snapshots with a short TTL.
+
+    Policy: a change to a client (new secret, removed redirect URI, deletion) is seen by
+    every instance within ``ttl`` seconds; the instance that made the change drops its
+    entry at once.
+    """
+
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10000) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._items: dict[str, tuple[float, RegisteredClient | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client_id: str, load: Any) -> RegisteredClient | None:
+        now = time.monotonic()
+        item = self._items.get(client_id)
+        if item is not None and item[0] > now:
+            return item[1]
+        value = load(client_id)
+        with self._lock:
+            if len(self._items) >= self._max:
+                self._items.clear()
+            self._items[client_id] = (now + self._ttl, value)
+        return value
+
+    def invalidate(self, client_id: str | None = None) -> None:
+        with self._lock:
+            if client_id is None:
+                self._items.clear()
+            else:
+                self._items.pop(client_id, None)

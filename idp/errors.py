@@ -1,0 +1,48 @@
+"""Errors of the identity provider. Protocol errors are Authlib's typed OAuth errors
+(rendered by Authlib per RFC 6749 §4.1.2.1 / §5.2); these are the domain errors of
+accounts, clients and keys, rendered as form errors, pages or CLI messages."""
+
+from __future__ import annotations
+
+from common.errors import DomainError, NotFoundError, ValidationError
+
+
+class InvalidCredentialsError(DomainError):
+    code = "invalid_credentials"
+    # One message for unknown identifiers, wrong passwords and locked-out identifiers, so
+    # the answer never tells whether an account exists (OWASP ASVS 5 §6.3).
+    public_message = "The account or password is incorrect, or there were too many attempts. Try again later."
+    status_code = 401
+
+
+class LoginThrottledError(InvalidCredentialsError):
+    code = "login_throttled"
+
+
+class AccountDisabledError(InvalidCredentialsError):
+    code = "account_disabled"
+
+
+class DuplicateAccountError(ValidationError):
+    code = "duplicate_account"
+    public_message = "An account with this username or phone number already exists."
+
+
+class AccountNotFoundError(NotFoundError):
+    code = "account_not_found"
+    public_message = "No such account."
+
+
+class ClientNotFoundError(NotFoundError):
+    code = "client_not_found"
+    public_message = "No such client."
+
+
+class InvalidClientMetadataError(ValidationError):
+    code = "invalid_client_metadata"
+    public_message = "The client registration is not valid."
+
+
+class KeyNotFoundError(NotFoundError):
+    code = "key_not_found"
+    public_message = "No signing key is available."

@@ -1,0 +1,162 @@
+"""Logout notifications to relying parties: OIDC Back-Channel Logout 1.0 (signed logout
+tokens POSTed server to server, recorded and retried) and the data Front-Channel Logout
+1.0 needs (per-client iframe URLs)."""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from common.clock import Clock
+from common.crypto import random_token
+
+from .clients import RegisteredClient
+from .models import LogoutDelivery
+from .sessions import SsoSession
+from .tokens import TokenService
+
+log = logging.getLogger(__name__)
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+MAX_ATTEMPTS = 6
+LOGOUT_TOKEN_TTL = 120
+
+
+@dataclass(frozen=True)
+class PostResult:
+    ok: bool
+    status: str
+
+
+def http_post_form(url: str, data: dict[str, str], timeout: float) -> PostResult:
+    body = urllib.parse.urlencode(data).encode()
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - registered https/loopback URIs
+            # Back-Channel Logout §2.8: 200 OK (204 is also success in practice).
+            return PostResult(resp.status in (200, 204), str(resp.status))
+    except urllib.error.HTTPError as exc:
+        return PostResult(False, str(exc.code))
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        return PostResult(False, type(exc).__name__)
+
+
+class LogoutService:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        clock: Clock,
+        tokens: TokenService,
+        issuer: str,
+        client_lookup: Callable[[str], RegisteredClient | None],
+        subject_of: Callable[[str, RegisteredClient], str],
+        timeout: float,
+        post: Callable[[str, dict[str, str], float], PostResult] = http_post_form,
+    ) -> None:
+        self._session = session
+        self._clock = clock
+        self._tokens = tokens
+        self._issuer = issuer
+        self._client = client_lookup
+        self._subject_of = subject_of
+        self._timeout = timeout
+        self._post = post
+
+    def schedule_backchannel(self, sso: SsoSession) -> list[LogoutDelivery]:
+        """One pending delivery per client of the session that registered a
+        back-channel logout URI. Flushes."""
+        now = self._clock.now()
+        rows = []
+        for client_id in sso.clients:
+            client = self._client(client_id)
+            if client is None or not client.backchannel_logout_uri:
+                continue
+            row = LogoutDelivery(
+                client_id=client_id,
+                sid=sso.sid,
+                subject=self._subject_of(sso.subject_seed, client),
+                state="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            self._session.add(row)
+            rows.append(row)
+        self._session.flush()
+        return rows
+
+    def frontchannel_urls(self, sso: SsoSession) -> list[str]:
+        """Front-Channel Logout §3: the client's URI with iss and sid."""
+        urls = []
+        for client_id in sso.clients:
+            client = self._client(client_id)
+            if client is None or not client.frontchannel_logout_uri:
+                continue
+            parts = urllib.parse.urlsplit(client.frontchannel_logout_uri)
+            query = urllib.parse.parse_qsl(parts.query) + [("iss", self._issuer), ("sid", sso.sid)]
+            urls.append(urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query))))
+        return urls
+
+    def logout_token(self, client_id: str, subject: str, sid: str) -> str:
+        """Back-Channel Logout §2.4: iss, aud, iat, exp, jti, events, sub and sid, no
+        nonce; §2.4 header typ logout+jwt."""
+        now = self._clock.timestamp()
+        claims = {
+            "iss": self._issuer,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + LOGOUT_TOKEN_TTL,
+            "jti": random_token(16),
+            "sub": subject,
+            "sid": sid,
+            "events": {BACKCHANNEL_EVENT: {}},
+        }
+        return self._tokens.sign_jwt({"typ": "logout+jwt"}, claims)
+
+    def deliver(self, row: LogoutDelivery) -> bool:
+        """Attempt one delivery now; on failure schedule a retry with exponential backoff
+        until ``MAX_ATTEMPTS``. Returns True when delivered."""
+        client = self._client(row.client_id)
+        now = self._clock.now()
+        row.attempts += 1
+        if client is None or not client.backchannel_logout_uri:
+            row.state, row.last_status = "failed", "client-gone"
+            return False
+        token = self.logout_token(row.client_id, row.subject, row.sid)
+        result = self._post(client.backchannel_logout_uri, {"logout_token": token}, self._timeout)
+        row.last_status = result.status
+        if result.ok:
+            row.state, row.delivered_at = "delivered", now
+            return True
+        if row.attempts >= MAX_ATTEMPTS:
+            row.state = "failed"
+            log.warning("backchannel logout given up", extra={"client_id": row.client_id, "status": result.status})
+        else:
+            row.next_attempt_at = now + timedelta(seconds=30 * 2 ** (row.attempts - 1))
+        return False
+
+    def deliver_due(self, limit: int = 100) -> tuple[int, int]:
+        """Retry deliveries that are due. Returns (delivered, attempted). Rows are locked
+        with SKIP LOCKED on PostgreSQL so several instances never send one twice at once."""
+        stmt = (
+            select(LogoutDelivery)
+            .where(LogoutDelivery.state == "pending", LogoutDelivery.next_attempt_at <= self._clock.now())
+            .order_by(LogoutDelivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = list(self._session.scalars(stmt))
+        delivered = sum(1 for row in rows if self.deliver(row))
+        self._session.flush()
+        return delivered, len(rows)

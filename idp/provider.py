@@ -1,0 +1,175 @@
+"""The identity provider's long-lived collaborators (built once per process by the
+composition root) and the per-transaction services built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from common.clock import Clock
+from common.crypto import FieldCipher, KeyedHasher
+from common.store import Store
+
+from .accounts import AccountService
+from .clients import ClientCache, ClientService, RegisteredClient
+from .consent import ConsentService
+from .keys import KeyCache, KeyService
+from .logout import LogoutService, PostResult, http_post_form
+from .models import Account
+from .passwords import PasswordHasher
+from .sessions import SessionService
+from .settings import IdpSettings
+from .subjects import subject_for
+from .tokens import TokenService
+
+
+class Metrics(Protocol):
+    def login(self, ok: bool) -> None: ...
+
+    def token_issued(self, grant_type: str) -> None: ...
+
+
+class NullMetrics:
+    def login(self, ok: bool) -> None:
+        return None
+
+    def token_issued(self, grant_type: str) -> None:
+        return None
+
+
+@dataclass
+class Provider:
+    settings: IdpSettings
+    store: Store
+    clock: Clock
+    hasher: KeyedHasher
+    cipher: FieldCipher
+    passwords: PasswordHasher
+    key_cache: KeyCache
+    client_cache: ClientCache
+    metrics: Metrics = field(default_factory=NullMetrics)
+    http_post: Callable[[str, dict[str, str], float], PostResult] = http_post_form
+
+    def services(self, session: Session) -> Services:
+        return Services(self, session)
+
+
+class Services:
+    """Services bound to one database session (one request or one CLI command)."""
+
+    def __init__(self, provider: Provider, session: Session) -> None:
+        self.p = provider
+        self.session = session
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def accounts(self) -> AccountService:
+        if "accounts" not in self._cache:
+            p = self.p
+            self._cache["accounts"] = AccountService(
+                self.session,
+                store=p.store,
+                clock=p.clock,
+                hasher=p.hasher,
+                cipher=p.cipher,
+                passwords=p.passwords,
+                settings=p.settings,
+            )
+        return self._cache["accounts"]
+
+    @property
+    def clients(self) -> ClientService:
+        if "clients" not in self._cache:
+            self._cache["clients"] = ClientService(
+                self.session, clock=self.p.clock, hasher=self.p.hasher, production=self.p.settings.production
+            )
+        return self._cache["clients"]
+
+    @property
+    def keys(self) -> KeyService:
+        if "keys" not in self._cache:
+            s = self.p.settings
+            self._cache["keys"] = KeyService(
+                self.session,
+                clock=self.p.clock,
+                cipher=self.p.cipher,
+                max_token_lifetime=max(s.access_token_ttl, s.id_token_ttl),
+            )
+        return self._cache["keys"]
+
+    @property
+    def tokens(self) -> TokenService:
+        if "tokens" not in self._cache:
+            p = self.p
+            self._cache["tokens"] = TokenService(
+                self.session,
+                store=p.store,
+                clock=p.clock,
+                hasher=p.hasher,
+                cipher=p.cipher,
+                keys=self.keys,
+                key_cache=p.key_cache,
+                settings=p.settings,
+            )
+        return self._cache["tokens"]
+
+    @property
+    def sessions(self) -> SessionService:
+        if "sessions" not in self._cache:
+            p = self.p
+            self._cache["sessions"] = SessionService(store=p.store, clock=p.clock, hasher=p.hasher, settings=p.settings)
+        return self._cache["sessions"]
+
+    @property
+    def consents(self) -> ConsentService:
+        if "consents" not in self._cache:
+            self._cache["consents"] = ConsentService(
+                self.session, clock=self.p.clock, ttl_days=self.p.settings.consent_ttl_days
+            )
+        return self._cache["consents"]
+
+    @property
+    def logout(self) -> LogoutService:
+        if "logout" not in self._cache:
+            s = self.p.settings
+            self._cache["logout"] = LogoutService(
+                self.session,
+                clock=self.p.clock,
+                tokens=self.tokens,
+                issuer=s.issuer,
+                client_lookup=self.client,
+                subject_of=self.subject,
+                timeout=s.backchannel_logout_timeout,
+                post=self.p.http_post,
+            )
+        return self._cache["logout"]
+
+    # -- shortcuts used by several endpoints ------------------------------------------
+
+    def client(self, client_id: str | None) -> RegisteredClient | None:
+        if not client_id or len(client_id) > 64:
+            return None
+        return self.p.client_cache.get(client_id, self.clients.snapshot)
+
+    def subject(self, subject_seed: str, client: RegisteredClient) -> str:
+        return subject_for(self.p.hasher, subject_seed, client.subject_type, client.sector_identifier)
+
+    def account_level(self, account: Account) -> str:
+        """The persistent identity-proofing level of an account (DESIGN.md §5). Password
+        accounts are ``cn-l0`` until the real-name package verifies them."""
+        return "cn-l0"
+
+    def available_claims(self, account: Account) -> dict[str, Any]:
+        accounts = self.accounts
+        phone = accounts.phone_of(account)
+        return {
+            "name": accounts.name_of(account),
+            "preferred_username": account.username,
+            "updated_at": int(account.updated_at.timestamp()),
+            "phone_number": f"+86{phone}" if phone else None,
+            # Phone numbers are not carrier-verified until the real-name issue adds SMS.
+            "phone_number_verified": False if phone else None,
+        }

@@ -1,0 +1,532 @@
+"""The one place that touches Authlib's Flask integration: the authorization server,
+its grants, client authentication methods and token endpoints, each a thin subclass that
+tightens Authlib's defaults to this provider's profile (DESIGN.md §4, §9)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    OAuth2Request,
+    grants,
+    scope_to_list,
+)
+from authlib.oauth2.rfc6749.requests import OAuth2Payload
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from werkzeug.datastructures import MultiDict
+
+from common.crypto import constant_time_equals, random_token
+
+from .clients import RegisteredClient
+from .provider import Services
+from .tokens import AccessTokenClaims, AuthorizationCode, InvalidTokenError
+
+CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
+_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+JSON_NO_STORE = [("Content-Type", "application/json"), *NO_STORE]
+
+
+class _DictPayload(OAuth2Payload):
+    def __init__(self, data: MultiDict[str, str]) -> None:
+        self._data = data
+
+    @property
+    def data(self) -> MultiDict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        return {k: self._data.getlist(k) for k in self._data}
+
+
+class StoredAuthorizationRequest(OAuth2Request):
+    """An authorization request replayed from the store after login or consent."""
+
+    def __init__(self, uri: str, params: MultiDict[str, str]) -> None:
+        super().__init__("GET", uri, headers={})
+        self.payload = _DictPayload(params)
+        self._params = params
+
+    @property
+    def args(self) -> MultiDict[str, str]:
+        return self._params
+
+    @property
+    def form(self) -> MultiDict[str, str]:
+        return MultiDict()
+
+
+class YiwangServer(AuthorizationServer):
+    """Authlib's Flask authorization server bound to our services."""
+
+    def __init__(self, services: Callable[[], Services], issuer: str) -> None:
+        super().__init__()
+        self._services = services
+        self.issuer = issuer
+        # Unknown scopes are dropped by the client's allowed-scope filter (RFC 6749 §3.3
+        # lets the server ignore them) instead of failing the whole request.
+        self.scopes_supported = None
+
+    def query_client(self, client_id: str) -> RegisteredClient | None:
+        return self._services().client(client_id)
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        # Each grant below persists what it issues itself.
+        return None
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
+
+    def handle_response(self, status_code: int, payload: Any, headers: list[tuple[str, str]]) -> Any:
+        # RFC 6749 §5.1 / §5.2: token responses and their errors are never cached.
+        names = {k.lower() for k, _ in headers}
+        extra = [h for h in NO_STORE if h[0].lower() not in names]
+        return super().handle_response(status_code, payload, list(headers) + extra)
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# -- client authentication ----------------------------------------------------------
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """``private_key_jwt`` (OIDC Core §9, RFC 7523 §2.2) with the profile's tightening:
+    asymmetric algorithms only (no ``none``, no HMAC keyed with a public key), no
+    ``jku``/``jwk``/``x5u`` headers that would let the assertion name its own key, exact
+    ``aud``, and single-use ``jti`` in the shared store."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+    ALGORITHMS = ("ES256", "RS256", "PS256")
+
+    def __init__(self, services: Callable[[], Services], issuer: str, token_endpoint: str) -> None:
+        super().__init__(validate_jti=True, leeway=30)
+        self._services = services
+        self._audiences = [token_endpoint, issuer]
+
+    def get_audiences(self) -> list[str]:
+        return self._audiences
+
+    def extract_assertion(self, assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        from authlib.oauth2.rfc6749 import InvalidClientError
+
+        headers, claims = super().extract_assertion(assertion)
+        if headers.get("alg") not in self.ALGORITHMS:
+            raise InvalidClientError(description="Unsupported assertion algorithm.")
+        if any(h in headers for h in ("jku", "jwk", "x5u", "x5c")):
+            raise InvalidClientError(description="Assertion keys must be registered.")
+        return headers, claims
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
+        from authlib.oauth2.rfc6749 import InvalidClientError
+
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=list(self.ALGORITHMS))
+        except (JoseError, ValueError) as exc:
+            raise InvalidClientError(description="Invalid client assertion.") from exc
+        claims = dict(token.claims)
+        # RFC 7523 §3: aud must identify this server; exact comparison only.
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if not any(a in self._audiences for a in auds if isinstance(a, str)):
+            raise InvalidClientError(description="Invalid assertion audience.")
+        self.verify_claims(token.claims)
+        return claims
+
+    def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
+        exp = int(claims.get("exp", 0))
+        services = self._services()
+        ttl = max(60, exp - services.p.clock.timestamp() + 60)
+        key = "assertion-jti:" + services.p.hasher.digest("jti", f"{claims['sub']}\x00{jti}")
+        return services.p.store.set_if_absent(key, b"1", ttl)
+
+    def resolve_client_public_key(self, client: RegisteredClient) -> KeySet:
+        return KeySet.import_key_set(client.jwks or {"keys": []})
+
+    def authenticate_client(self, client: RegisteredClient) -> RegisteredClient:
+        from authlib.oauth2.rfc6749 import InvalidClientError
+
+        if client.check_endpoint_auth_method(self.CLIENT_AUTH_METHOD, "token"):
+            return client
+        raise InvalidClientError(description="The client cannot authenticate with this method.")
+
+
+# -- PKCE ---------------------------------------------------------------------------
+
+
+def validate_code_verifier(grant: grants.BaseGrant, result: Any = None) -> None:
+    """RFC 7636 §4.6 with RFC 9700 §2.1.1: every code was issued with an S256 challenge,
+    so every redemption needs the verifier."""
+    code: AuthorizationCode = grant.request.authorization_code
+    verifier = grant.request.form.get("code_verifier")
+    if not verifier:
+        raise InvalidRequestError("Missing 'code_verifier'.")
+    if not _VERIFIER.match(verifier):
+        raise InvalidRequestError("Invalid 'code_verifier'.")
+    if code.code_challenge_method != "S256" or not constant_time_equals(
+        create_s256_code_challenge(verifier), code.code_challenge
+    ):
+        raise InvalidGrantError("PKCE verification failed.")
+
+
+# -- grants ---------------------------------------------------------------------------
+
+
+class _IssuingGrant:
+    services: Callable[[], Services]
+
+    def _token_response(
+        self,
+        *,
+        client: RegisteredClient,
+        account_id: int,
+        subject_seed: str,
+        scope: str,
+        auth_time: int,
+        acr: str | None,
+        amr: list[str],
+        sid: str | None,
+        nonce: str | None,
+        claims_request: dict[str, Any] | None,
+        grant_id: str,
+        refresh: bool,
+        family_expires_at: Any = None,
+    ) -> dict[str, Any]:
+        from .claims import id_token_claim_names, select_claims
+
+        svc = self.services()
+        sub = svc.subject(subject_seed, client)
+        access, jti, expires_in = svc.tokens.issue_access_token(
+            client_id=client.client_id,
+            sub=sub,
+            scope=scope,
+            account_id=account_id,
+            grant_id=grant_id,
+            auth_time=auth_time,
+            acr=acr,
+            amr=amr,
+            sid=sid,
+            userinfo_claims=sorted((claims_request or {}).get("userinfo") or {}) or None,
+        )
+        body: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "scope": scope,
+        }
+        if refresh:
+            body["refresh_token"] = svc.tokens.issue_refresh_token(
+                family_id=grant_id,
+                client_id=client.client_id,
+                account_id=account_id,
+                scope=scope,
+                auth_time=auth_time,
+                acr=acr,
+                amr=amr,
+                sid=sid,
+                claims_request=claims_request,
+                family_expires_at=family_expires_at,
+            )
+        if "openid" in scope_to_list(scope):
+            extra: dict[str, Any] = {}
+            names = id_token_claim_names(scope, claims_request)
+            if names:
+                account = svc.accounts.get(account_id)
+                extra = select_claims(svc.available_claims(account), names)
+            body["id_token"] = svc.tokens.issue_id_token(
+                client_id=client.client_id,
+                sub=sub,
+                auth_time=auth_time,
+                alg=client.id_token_signed_response_alg,
+                nonce=nonce,
+                acr=acr,
+                amr=amr,
+                sid=sid,
+                access_token=access,
+                extra=extra,
+            )
+        self._last_jti = jti
+        return body
+
+
+class CodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+
+    def query_authorization_code(self, code: str, client: RegisteredClient) -> AuthorizationCode | None:
+        svc = self.services()
+        if not isinstance(code, str) or len(code) > 128:
+            return None
+        data = svc.tokens.consume_code(code)
+        if data is None:
+            # RFC 6749 §4.1.2 / RFC 9700 §4.2.4: a replayed code revokes what it issued.
+            svc.tokens.revoke_replayed_code(code)
+            return None
+        if data.client_id != client.client_id:
+            return None
+        return data
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: RegisteredClient = self.request.client
+        code: AuthorizationCode = self.request.authorization_code
+        svc = self.services()
+        account = svc.accounts.get(code.account_id)
+        if account.status != "active":
+            raise InvalidGrantError("The account is not active.")
+        grant_id = random_token(16)
+        body = self._token_response(
+            client=client,
+            account_id=account.id,
+            subject_seed=account.subject_seed,
+            scope=code.scope,
+            auth_time=code.auth_time,
+            acr=code.acr,
+            amr=code.amr,
+            sid=code.sid,
+            nonce=code.nonce,
+            claims_request=code.claims_request,
+            grant_id=grant_id,
+            refresh=client.check_grant_type("refresh_token"),
+        )
+        svc.tokens.record_code_redeemed(code.code_hash, grant_id=grant_id, jti=self._last_jti)
+        svc.sessions.add_client(code.sid, client.client_id)
+        return 200, body, JSON_NO_STORE
+
+    # The authorization endpoint is handled by views.authorize (login, consent, prompt
+    # handling); these keep Authlib's validation of client, redirect URI and scope.
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:  # pragma: no cover
+        raise NotImplementedError("codes are issued by idp.views.authorize")
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        # Already consumed atomically in query_authorization_code.
+        return None
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> int:
+        return authorization_code.account_id
+
+
+class _RefreshTokenView:
+    def __init__(self, row: Any) -> None:
+        self.row = row
+
+    def check_client(self, client: RegisteredClient) -> bool:
+        return bool(self.row.client_id == client.client_id)
+
+    def get_scope(self) -> str:
+        return str(self.row.scope)
+
+
+class RefreshGrant(_IssuingGrant, grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> _RefreshTokenView | None:
+        if len(refresh_token) > 128:
+            return None
+        outcome = self.services().tokens.find_refresh_token(refresh_token, self.request.client.client_id)
+        return _RefreshTokenView(outcome.row) if outcome.row is not None else None
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: RegisteredClient = self.request.client
+        row = self.request.refresh_token.row
+        svc = self.services()
+        account = svc.accounts.get(row.account_id)
+        if account.status != "active":
+            raise InvalidGrantError("The account is not active.")
+        # RFC 6749 §6: the new scope may narrow, never widen (checked by Authlib).
+        scope = self.request.payload.scope or row.scope
+        svc.tokens.mark_rotated(row)
+        body = self._token_response(
+            client=client,
+            account_id=account.id,
+            subject_seed=account.subject_seed,
+            scope=scope,
+            auth_time=row.auth_time,
+            acr=row.acr,
+            amr=list(row.amr or []),
+            sid=row.sid,
+            nonce=None,
+            claims_request=row.claims_request,
+            grant_id=row.family_id,
+            refresh=True,
+            family_expires_at=row.family_expires_at,
+        )
+        return 200, body, JSON_NO_STORE
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+    services: Callable[[], Services]
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: RegisteredClient = self.request.client
+        # No user: openid and user scopes make no sense here.
+        scope = " ".join(
+            s for s in scope_to_list(client.get_allowed_scope(self.request.payload.scope) or "") if s != "openid"
+        )
+        # RFC 9068 §2.2: with no resource owner, sub is the client's identifier.
+        token, _, expires_in = self.services().tokens.issue_access_token(
+            client_id=client.client_id, sub=client.client_id, scope=scope, account_id=None, grant_id=None
+        )
+        body = {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
+        if scope:
+            body["scope"] = scope
+        return 200, body, JSON_NO_STORE
+
+
+# -- introspection and revocation -----------------------------------------------------
+
+
+class _AccessTokenView:
+    def __init__(self, claims: AccessTokenClaims) -> None:
+        self.claims = claims
+
+    def check_client(self, client: RegisteredClient) -> bool:
+        return self.claims.client_id == client.client_id
+
+    def is_expired(self) -> bool:
+        return False
+
+    def is_revoked(self) -> bool:
+        return False
+
+
+class _RefreshRowView(_RefreshTokenView):
+    def __init__(self, row: Any, now: Any) -> None:
+        super().__init__(row)
+        self._now = now
+
+    def is_expired(self) -> bool:
+        return bool(self.row.expires_at <= self._now or self.row.family_expires_at <= self._now)
+
+    def is_revoked(self) -> bool:
+        return self.row.revoked_at is not None or self.row.rotated_at is not None
+
+
+def _find_token(services: Services, token: str, hint: str | None) -> Any:
+    if len(token) > 4096:
+        return None
+    order = ["refresh_token", "access_token"] if hint == "refresh_token" else ["access_token", "refresh_token"]
+    for kind in order:
+        if kind == "access_token" and token.count(".") == 2:
+            try:
+                return _AccessTokenView(services.tokens.validate_access_token(token))
+            except InvalidTokenError:
+                continue
+        if kind == "refresh_token" and "." not in token:
+            from sqlalchemy import select
+
+            from .models import RefreshToken
+
+            row = services.session.scalars(
+                select(RefreshToken).where(RefreshToken.token_hash == services.p.hasher.digest("refresh", token))
+            ).first()
+            if row is not None:
+                return _RefreshRowView(row, services.p.clock.now())
+    return None
+
+
+class Introspection(IntrospectionEndpoint):
+    """RFC 7662. Policy: a client may introspect only tokens issued to it; anything else
+    is reported inactive, which reveals nothing (§2.2)."""
+
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
+    services: Callable[[], Services]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
+        return _find_token(self.services(), token_string, token_type_hint)
+
+    def check_permission(self, token: Any, client: RegisteredClient, request: OAuth2Request) -> bool:
+        return bool(token.check_client(client))
+
+    def introspect_token(self, token: Any) -> dict[str, Any]:
+        svc = self.services()
+        if isinstance(token, _AccessTokenView):
+            c = token.claims.raw
+            out = {
+                "active": True,
+                "token_type": "Bearer",
+                "scope": c.get("scope", ""),
+                "client_id": c.get("client_id"),
+                "sub": c.get("sub"),
+                "aud": c.get("aud"),
+                "iss": c.get("iss"),
+                "exp": c.get("exp"),
+                "iat": c.get("iat"),
+                "jti": c.get("jti"),
+            }
+            for k in ("auth_time", "acr", "amr", "sid"):
+                if k in c:
+                    out[k] = c[k]
+            return out
+        row = token.row
+        client = svc.client(row.client_id)
+        account = svc.accounts.get(row.account_id)
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "scope": row.scope,
+            "client_id": row.client_id,
+            "sub": svc.subject(account.subject_seed, client) if client else None,
+            "iss": svc.p.settings.issuer,
+            "exp": int(min(row.expires_at, row.family_expires_at).timestamp()),
+            "iat": int(row.issued_at.timestamp()),
+        }
+
+
+class Revocation(RevocationEndpoint):
+    """RFC 7009. Public clients may revoke their own tokens (§2.1 allows it: the client
+    is identified by client_id)."""
+
+    CLIENT_AUTH_METHODS = ALL_METHODS
+    services: Callable[[], Services]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
+        return _find_token(self.services(), token_string, token_type_hint)
+
+    def authenticate_token(self, request: OAuth2Request, client: RegisteredClient) -> Any:
+        self.check_params(request, client)
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        # RFC 7009 §2.2: a token of another client is treated like an invalid token: the
+        # response is 200 and nothing is revoked, so nothing is learned about it.
+        if token is not None and not token.check_client(client):
+            return None
+        return token
+
+    def revoke_token(self, token: Any, request: OAuth2Request) -> None:
+        svc = self.services()
+        if isinstance(token, _AccessTokenView):
+            svc.tokens.revoke_access_token(token.claims)
+        else:
+            # §2.1: revoking a refresh token also invalidates the grant's access tokens.
+            svc.tokens.revoke_grant(token.row.family_id)
+
+
+def build_server(services: Callable[[], Services], issuer: str, endpoints: dict[str, str]) -> YiwangServer:
+    server = YiwangServer(services, issuer)
+    for cls in (CodeGrant, RefreshGrant, ClientCredentialsGrant, Introspection, Revocation):
+        cls.services = staticmethod(services)  # type: ignore[attr-defined]
+    server.register_grant(CodeGrant, [lambda grant: grant.register_hook("after_validate_token_request", validate_code_verifier)])
+    server.register_grant(RefreshGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_client_auth_method(
+        PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT(services, issuer, endpoints["token"])
+    )
+    server.register_endpoint(Introspection)
+    server.register_endpoint(Revocation)
+    return server
+

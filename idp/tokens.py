@@ -1,0 +1,415 @@
+"""Tokens: authorization codes (store), JWT access tokens (RFC 9068), ID tokens
+(OIDC Core §2), refresh tokens with rotation and family revocation (RFC 9700 §4.14),
+and revocation state that userinfo and introspection honour (RFC 7009, RFC 7662).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from common.clock import Clock
+from common.crypto import FieldCipher, KeyedHasher, b64url, random_token
+from common.store import Store
+
+from .keys import KeyCache, KeyService
+from .models import RefreshToken
+from .settings import IdpSettings
+
+_AID_CONTEXT = "access_token.aid"
+
+
+@dataclass
+class AuthorizationCode:
+    """What an authorization code stands for; kept in the store, consumed once."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    account_id: int
+    subject_seed: str
+    code_challenge: str
+    code_challenge_method: str
+    auth_time: int
+    acr: str | None
+    amr: list[str]
+    sid: str
+    nonce: str | None = None
+    claims_request: dict[str, Any] | None = None
+    # Set when the code is consumed; used by Authlib's code-challenge hook and ours.
+    code_hash: str = ""
+
+    # Authlib AuthorizationCodeMixin
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str | None:
+        return self.acr
+
+    def get_amr(self) -> list[str]:
+        return self.amr
+
+
+@dataclass(frozen=True)
+class AccessTokenClaims:
+    jti: str
+    client_id: str
+    sub: str
+    scope: str
+    exp: int
+    iat: int
+    account_id: int | None
+    grant_id: str | None
+    raw: dict[str, Any] = field(repr=False)
+
+
+class InvalidTokenError(Exception):
+    """An access token is malformed, badly signed, expired or revoked."""
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    row: RefreshToken | None
+    reused: bool
+
+
+def half_hash(value: str, alg: str) -> str:
+    # OIDC Core §3.1.3.6 at_hash: left half of the hash matching the alg (SHA-256 for
+    # ES256 and RS256), base64url.
+    digest = hashlib.sha256(value.encode("ascii")).digest()
+    return b64url(digest[: len(digest) // 2])
+
+
+class TokenService:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        store: Store,
+        clock: Clock,
+        hasher: KeyedHasher,
+        cipher: FieldCipher,
+        keys: KeyService,
+        key_cache: KeyCache,
+        settings: IdpSettings,
+    ) -> None:
+        self._session = session
+        self._store = store
+        self._clock = clock
+        self._hasher = hasher
+        self._cipher = cipher
+        self._keys = keys
+        self._key_cache = key_cache
+        self._s = settings
+
+    # -- authorization codes ----------------------------------------------------------
+
+    def _code_key(self, code: str) -> str:
+        return self._hasher.digest("code", code)
+
+    def issue_code(self, data: AuthorizationCode) -> str:
+        """Store a new single-use code for ``code_ttl`` seconds (RFC 6749 §4.1.2: short
+        lived, single use; DESIGN.md: ≤ 60 s). Only its keyed hash is a store key."""
+        code = random_token(32)
+        self._store.set(f"code:{self._code_key(code)}", json.dumps(asdict(data)).encode(), self._s.code_ttl)
+        return code
+
+    def consume_code(self, code: str) -> AuthorizationCode | None:
+        """Take a code out of the store; None when unknown, expired or already used."""
+        key = self._code_key(code)
+        raw = self._store.consume(f"code:{key}")
+        if raw is None:
+            return None
+        data = AuthorizationCode(**json.loads(raw))
+        data.code_hash = key
+        return data
+
+    def record_code_redeemed(self, code_hash: str, *, grant_id: str, jti: str) -> None:
+        """Tombstone of a redeemed code, so a replay can find and revoke what it issued
+        (RFC 6749 §4.1.2, RFC 9700 §4.2.4)."""
+        ttl = self._s.code_ttl + self._s.access_token_ttl + 600
+        self._store.set(f"code-used:{code_hash}", json.dumps({"gid": grant_id, "jti": jti}).encode(), ttl)
+
+    def revoke_replayed_code(self, code: str) -> bool:
+        """Called when an unknown code is presented: if it had been redeemed, revoke the
+        grant it started. Returns True when something was revoked."""
+        raw = self._store.get(f"code-used:{self._code_key(code)}")
+        if raw is None:
+            return False
+        info = json.loads(raw)
+        self.revoke_grant(info["gid"])
+        return True
+
+    # -- access tokens ------------------------------------------------------------------
+
+    def signing_alg_for(self, requested: str | None) -> str:
+        return requested if requested in ("ES256", "RS256") else self._s.signing_alg
+
+    def issue_access_token(
+        self,
+        *,
+        client_id: str,
+        sub: str,
+        scope: str,
+        account_id: int | None,
+        grant_id: str | None,
+        auth_time: int | None = None,
+        acr: str | None = None,
+        amr: list[str] | None = None,
+        sid: str | None = None,
+        userinfo_claims: list[str] | None = None,
+    ) -> tuple[str, str, int]:
+        """Sign an RFC 9068 access token; returns (token, jti, expires_in)."""
+        key = self._key_cache.signing_key(self._keys, self._s.signing_alg)
+        now = self._clock.timestamp()
+        jti = random_token(16)
+        # RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti required.
+        claims: dict[str, Any] = {
+            "iss": self._s.issuer,
+            "sub": sub,
+            "aud": client_id,
+            "client_id": client_id,
+            "iat": now,
+            "exp": now + self._s.access_token_ttl,
+            "jti": jti,
+            "scope": scope,
+        }
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        if acr:
+            claims["acr"] = acr
+        if amr:
+            claims["amr"] = amr
+        if sid:
+            claims["sid"] = sid
+        if grant_id:
+            claims["gid"] = grant_id
+        if userinfo_claims:
+            # Names (never values) asked for through claims.userinfo (OIDC Core §5.5).
+            claims["ucl"] = userinfo_claims
+        if account_id is not None:
+            # Our own reference to the account: encrypted, so it reveals no database key
+            # to the portal that holds the token.
+            claims["aid"] = self._cipher.encrypt(str(account_id), _AID_CONTEXT)
+        # RFC 9068 §2.1: typ "at+jwt" distinguishes access tokens from ID tokens.
+        header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}
+        token = jwt.encode(header, claims, key.key, algorithms=[key.alg])
+        return token, jti, self._s.access_token_ttl
+
+    def validate_access_token(self, token: str) -> AccessTokenClaims:
+        """Verify signature, type, issuer, expiry and revocation; raise
+        ``InvalidTokenError`` otherwise (RFC 9068 §4, RFC 6750 §3.1)."""
+        try:
+            parsed = jwt.decode(token, self._resolve_key, algorithms=["ES256", "RS256"])
+        except (JoseError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidTokenError("undecodable") from exc
+        header, claims = parsed.header, parsed.claims
+        if header.get("typ", "").lower() not in ("at+jwt", "application/at+jwt"):
+            raise InvalidTokenError("not an access token")
+        now = self._clock.timestamp()
+        if claims.get("iss") != self._s.issuer:
+            raise InvalidTokenError("issuer")
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or exp <= now:
+            raise InvalidTokenError("expired")
+        jti = claims.get("jti")
+        if not isinstance(jti, str):
+            raise InvalidTokenError("no jti")
+        gid = claims.get("gid")
+        keys = [f"revoked-jti:{jti}"] + ([f"revoked-grant:{gid}"] if gid else [])
+        if any(v is not None for v in self._store.get_many(*keys)):
+            raise InvalidTokenError("revoked")
+        account_id = None
+        if "aid" in claims:
+            try:
+                account_id = int(self._cipher.decrypt(claims["aid"], _AID_CONTEXT))
+            except Exception as exc:  # noqa: BLE001 - any failure means a bad token
+                raise InvalidTokenError("aid") from exc
+        return AccessTokenClaims(
+            jti=jti,
+            client_id=str(claims.get("client_id", "")),
+            sub=str(claims.get("sub", "")),
+            scope=str(claims.get("scope", "")),
+            exp=exp,
+            iat=int(claims.get("iat", 0)),
+            account_id=account_id,
+            grant_id=gid,
+            raw=claims,
+        )
+
+    def _resolve_key(self, obj: Any) -> Any:
+        kid = obj.headers().get("kid")
+        key = self._key_cache.verification_key(self._keys, kid) if kid else None
+        if key is None:
+            raise InvalidTokenError("unknown kid")
+        return key
+
+    def revoke_access_token(self, claims: AccessTokenClaims) -> None:
+        ttl = max(1, claims.exp - self._clock.timestamp())
+        self._store.set(f"revoked-jti:{claims.jti}", b"1", ttl)
+
+    def revoke_grant(self, grant_id: str) -> None:
+        """Revoke every token of one grant: the refresh-token family in the database and
+        the access tokens (by grant id in the store, until the longest could expire)."""
+        self._store.set(f"revoked-grant:{grant_id}", b"1", self._s.access_token_ttl + 60)
+        now = self._clock.now()
+        self._session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == grant_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    # -- ID tokens ----------------------------------------------------------------------
+
+    def issue_id_token(
+        self,
+        *,
+        client_id: str,
+        sub: str,
+        auth_time: int,
+        alg: str | None,
+        nonce: str | None = None,
+        acr: str | None = None,
+        amr: list[str] | None = None,
+        sid: str | None = None,
+        access_token: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        """OIDC Core §2: iss, sub, aud, exp, iat, auth_time (the real authentication time,
+        never "now" by default), nonce, acr, amr, sid, at_hash (§3.1.3.6)."""
+        key = self._key_cache.signing_key(self._keys, self.signing_alg_for(alg))
+        now = self._clock.timestamp()
+        claims: dict[str, Any] = dict(extra or {})
+        claims.update(
+            {
+                "iss": self._s.issuer,
+                "sub": sub,
+                "aud": client_id,
+                "exp": now + self._s.id_token_ttl,
+                "iat": now,
+                "auth_time": auth_time,
+            }
+        )
+        if nonce:
+            claims["nonce"] = nonce
+        if acr:
+            claims["acr"] = acr
+        if amr:
+            claims["amr"] = amr
+        if sid:
+            claims["sid"] = sid
+        if access_token:
+            claims["at_hash"] = half_hash(access_token, key.alg)
+        header = {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
+        return jwt.encode(header, claims, key.key, algorithms=[key.alg])
+
+    def sign_jwt(self, header_extra: dict[str, Any], claims: dict[str, Any], alg: str | None = None) -> str:
+        """Sign any token with the active key (logout tokens)."""
+        key = self._key_cache.signing_key(self._keys, self.signing_alg_for(alg))
+        header = {"alg": key.alg, "kid": key.kid, **header_extra}
+        return jwt.encode(header, claims, key.key, algorithms=[key.alg])
+
+    def decode_own_jwt(self, token: str, *, verify_exp: bool = False) -> dict[str, Any] | None:
+        """Verify a token this provider signed (an ``id_token_hint``); None when it is not
+        one. OIDC RP-Initiated Logout §2: an expired hint is still acceptable."""
+        try:
+            parsed = jwt.decode(token, self._resolve_key, algorithms=["ES256", "RS256"])
+        except (JoseError, InvalidTokenError, ValueError, KeyError, TypeError):
+            return None
+        claims = dict(parsed.claims)
+        if claims.get("iss") != self._s.issuer:
+            return None
+        if verify_exp and int(claims.get("exp", 0)) <= self._clock.timestamp():
+            return None
+        return claims
+
+    # -- refresh tokens -----------------------------------------------------------------
+
+    def issue_refresh_token(
+        self,
+        *,
+        family_id: str,
+        client_id: str,
+        account_id: int,
+        scope: str,
+        auth_time: int,
+        acr: str | None,
+        amr: list[str],
+        sid: str | None,
+        claims_request: dict[str, Any] | None,
+        family_expires_at: Any = None,
+    ) -> str:
+        now = self._clock.now()
+        family_expiry = family_expires_at or now + timedelta(seconds=self._s.refresh_token_ttl)
+        expiry = min(family_expiry, now + timedelta(seconds=self._s.refresh_token_idle_ttl))
+        token = random_token(32)
+        self._session.add(
+            RefreshToken(
+                token_hash=self._hasher.digest("refresh", token),
+                family_id=family_id,
+                client_id=client_id,
+                account_id=account_id,
+                scope=scope,
+                auth_time=auth_time,
+                acr=acr,
+                amr=list(amr),
+                sid=sid,
+                claims_request=claims_request,
+                issued_at=now,
+                expires_at=expiry,
+                family_expires_at=family_expiry,
+            )
+        )
+        self._session.flush()
+        return token
+
+    def find_refresh_token(self, token: str, client_id: str) -> RefreshOutcome:
+        """Look a refresh token up for rotation.
+
+        A token already rotated away is a reuse: the whole family is revoked (RFC 9700
+        §4.14.2) and ``reused`` is True. A token of another client, expired or revoked
+        yields no row.
+        """
+        row = self._session.scalars(
+            select(RefreshToken).where(RefreshToken.token_hash == self._hasher.digest("refresh", token))
+        ).first()
+        if row is None or row.client_id != client_id:
+            return RefreshOutcome(None, False)
+        if row.rotated_at is not None:
+            self.revoke_grant(row.family_id)
+            return RefreshOutcome(None, True)
+        now = self._clock.now()
+        if row.revoked_at is not None or row.expires_at <= now or row.family_expires_at <= now:
+            return RefreshOutcome(None, False)
+        return RefreshOutcome(row, False)
+
+    def mark_rotated(self, row: RefreshToken) -> None:
+        row.rotated_at = self._clock.now()
+
+    def revoke_refresh_token(self, token: str, client_id: str) -> bool:
+        """RFC 7009 §2.1: revoking a refresh token revokes its grant. False when the
+        token is unknown or belongs to another client."""
+        row = self._session.scalars(
+            select(RefreshToken).where(RefreshToken.token_hash == self._hasher.digest("refresh", token))
+        ).first()
+        if row is None or row.client_id != client_id:
+            return False
+        self.revoke_grant(row.family_id)
+        return True

@@ -1,0 +1,7 @@
+"""HTTP endpoints of the identity provider (protocol endpoints and browser pages)."""
+
+from flask import Blueprint
+
+bp = Blueprint("idp", __name__, template_folder="../templates", static_folder="../static", static_url_path="/static")
+
+from . import oauth, pages  # noqa: E402,F401  (routes register on import)

@@ -1,0 +1,165 @@
+"""Request helpers shared by the views: services, CSRF, locale, cookies, interactions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from flask import current_app, g, render_template, request, session
+from werkzeug.datastructures import MultiDict
+
+from common.crypto import constant_time_equals, random_token
+from common.db import db
+
+from ..i18n import choose_locale, translate
+from ..provider import Provider, Services
+from ..server import YiwangServer
+
+INTERACTION_TTL = 900
+
+
+def provider() -> Provider:
+    return current_app.extensions["yiwang.provider"]  # type: ignore[no-any-return]
+
+
+def services() -> Services:
+    if "yiwang_services" not in g:
+        g.yiwang_services = provider().services(db.session)
+    return g.yiwang_services  # type: ignore[no-any-return]
+
+
+def oauth_server() -> YiwangServer:
+    return current_app.extensions["yiwang.server"]  # type: ignore[no-any-return]
+
+
+def client_ip() -> str:
+    # ProxyFix (configured with the number of trusted proxies) has already set this.
+    return request.remote_addr or "unknown"
+
+
+# -- CSRF (OWASP ASVS 5 §3.5: synchroniser token in the signed UI cookie) -------------
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = random_token(24)
+    return str(session["csrf"])
+
+
+def check_csrf() -> bool:
+    sent = request.form.get("csrf_token", "")
+    expected = session.get("csrf")
+    return bool(expected) and bool(sent) and constant_time_equals(sent, expected)
+
+
+def browser_id() -> str:
+    if "bid" not in session:
+        session["bid"] = random_token(16)
+    return str(session["bid"])
+
+
+def allow_form_target(uri: str) -> None:
+    """Add the origin of ``uri`` to this response's CSP form-action: Chromium applies
+    form-action to the redirects that follow a form submission, and login and consent
+    forms end in a redirect to the client."""
+    parts = urlsplit(uri)
+    g.setdefault("csp_form_action", set()).add(f"{parts.scheme}://{parts.netloc}")
+
+
+# -- locale ---------------------------------------------------------------------------
+
+
+def locale(ui_locales: list[str] | None = None) -> str:
+    accept = [lang for lang, _ in request.accept_languages]
+    explicit = request.args.get("lang") or request.form.get("lang")
+    return choose_locale(([explicit] if explicit else []) + (ui_locales or []), accept)
+
+
+def render(template: str, status: int = 200, *, ui_locales: list[str] | None = None, **ctx: Any) -> tuple[str, int]:
+    loc = ctx.pop("loc", None) or locale(ui_locales)
+    return (
+        render_template(
+            template,
+            _=lambda key: translate(key, loc),
+            lang=loc,
+            csrf_token=csrf_token(),
+            lang_url=_lang_url,
+            **ctx,
+        ),
+        status,
+    )
+
+
+def _lang_url(code: str) -> str:
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [code]
+    return request.path + "?" + urlencode(args, doseq=True)
+
+
+# -- SSO cookie -----------------------------------------------------------------------
+
+
+def sso_cookie_name() -> str:
+    # The __Host- prefix (RFC 6265bis §4.1.3.2) pins the cookie to this host over https.
+    return "__Host-yiwang_sso" if provider().settings.secure_cookies else "yiwang_sso"
+
+
+def sso_cookie() -> str | None:
+    return request.cookies.get(sso_cookie_name())
+
+
+def set_sso_cookie(response: Any, value: str) -> None:
+    response.set_cookie(
+        sso_cookie_name(),
+        value,
+        httponly=True,
+        secure=provider().settings.secure_cookies,
+        samesite="Lax",
+        path="/",
+    )
+
+
+def clear_sso_cookie(response: Any) -> None:
+    response.delete_cookie(
+        sso_cookie_name(), path="/", secure=provider().settings.secure_cookies, httponly=True, samesite="Lax"
+    )
+
+
+# -- pending authorization requests ---------------------------------------------------
+
+
+def save_interaction(params: MultiDict[str, str], *, created_at: int, consent_done: bool = False) -> str:
+    iid = random_token(24)
+    record = {
+        "params": list(params.items(multi=True)),
+        "created_at": created_at,
+        "bid": browser_id(),
+        "consent_done": consent_done,
+    }
+    provider().store.set(f"interaction:{iid}", json.dumps(record).encode(), INTERACTION_TTL)
+    return iid
+
+
+def load_interaction(iid: str | None) -> dict[str, Any] | None:
+    """The pending request, only for the browser that started it."""
+    if not iid or len(iid) > 64:
+        return None
+    raw = provider().store.get(f"interaction:{iid}")
+    if raw is None:
+        return None
+    record = json.loads(raw)
+    if not constant_time_equals(record.get("bid", ""), session.get("bid", "")):
+        return None
+    record["params"] = MultiDict(record["params"])
+    return record  # type: ignore[no-any-return]
+
+
+def update_interaction(iid: str, record: dict[str, Any]) -> None:
+    data = dict(record)
+    data["params"] = list(record["params"].items(multi=True))
+    provider().store.set(f"interaction:{iid}", json.dumps(data).encode(), INTERACTION_TTL)
+
+
+def drop_interaction(iid: str) -> None:
+    provider().store.delete(f"interaction:{iid}")

@@ -1,0 +1,312 @@
+"""Protocol endpoints: authorization, token, userinfo, introspection, revocation,
+discovery and JWKS."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from authlib.oauth2.rfc6749 import OAuth2Error
+from flask import Response, jsonify, redirect, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from common.db import db
+
+from ..assurance import LEVELS
+from ..authorize import AuthorizationError, AuthorizationRequest, decide, parse_request, response_mode_of
+from ..discovery import ENDPOINTS, provider_metadata
+from ..claims import select_claims, userinfo_claim_names
+from ..models import Account
+from ..server import StoredAuthorizationRequest
+from ..tokens import AuthorizationCode, InvalidTokenError
+from . import bp
+from ._web import (
+    allow_form_target,
+    drop_interaction,
+    load_interaction,
+    oauth_server,
+    provider,
+    render,
+    save_interaction,
+    services,
+    sso_cookie,
+    update_interaction,
+)
+
+# Fixed, client-facing descriptions per error code (STYLE.md: never exception text).
+_DESCRIPTIONS = {
+    "invalid_request": "The request is missing a parameter or has an invalid one.",
+    "unauthorized_client": "The client may not use this response type.",
+    "unsupported_response_type": "Only response_type=code is supported.",
+    "invalid_scope": "The requested scope is not valid.",
+    "access_denied": "The user denied the request.",
+    "login_required": "The user must log in.",
+    "consent_required": "The user must consent.",
+    "interaction_required": "User interaction is required.",
+    "server_error": "The server could not complete the request.",
+}
+
+
+def _with_params(uri: str, params: list[tuple[str, str]]) -> str:
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True) + params
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _authorization_response(redirect_uri: str, mode: str, params: list[tuple[str, str]]) -> Any:
+    """Send parameters to the client: RFC 6749 §4.1.2 (query) or OAuth 2.0 Form Post
+    Response Mode (form_post). RFC 9207 §2: ``iss`` in every authorization response."""
+    params = [*params, ("iss", provider().settings.issuer)]
+    if mode == "form_post":
+        # The form posts to the client's origin: allow exactly that as a form target.
+        allow_form_target(redirect_uri)
+        body, status = render("idp/form_post.html", action=redirect_uri, fields=params)
+        resp = Response(body, status=status)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    code = 303 if request.method == "POST" else 302
+    resp = redirect(_with_params(redirect_uri, params), code=code)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _error_page(error: str, status: int = 400) -> Any:
+    return render("idp/error.html", status=status, error=error)
+
+
+def redirect_error(req_redirect: str, mode: str, state: str | None, error: str, description: str | None = None) -> Any:
+    params = [("error", error), ("error_description", description or _DESCRIPTIONS.get(error, error))]
+    if state is not None:
+        params.append(("state", state))
+    return _authorization_response(req_redirect, mode, params)
+
+
+def handle_authorization(params: MultiDict[str, str], interaction_id: str | None, record: dict[str, Any] | None) -> Any:
+    svc = services()
+    prov = provider()
+    now = prov.clock.timestamp()
+    oauth_req = StoredAuthorizationRequest(prov.settings.issuer + ENDPOINTS["authorization"], params)
+    try:
+        grant = oauth_server().get_consent_grant(oauth_req)
+    except OAuth2Error as exc:
+        # RFC 6749 §4.1.2.1: redirect only once client and redirect URI are verified;
+        # Authlib sets redirect_uri on the error exactly then.
+        if exc.redirect_uri:
+            return redirect_error(exc.redirect_uri, response_mode_of(params), params.get("state"), exc.error)
+        return _error_page(exc.error)
+    client = grant.request.client
+    redirect_uri = grant.redirect_uri
+    try:
+        req = parse_request(params, client, redirect_uri, grant.request.scope or "")
+    except AuthorizationError as exc:
+        return redirect_error(redirect_uri, response_mode_of(params), params.get("state"), exc.error, exc.description)
+
+    session = svc.sessions.get(sso_cookie())
+    account = svc.accounts.get(session.account_id) if session else None
+    if account is not None and account.status != "active":
+        session, account = None, None
+    created_at = record["created_at"] if record else now
+    fresh = bool(session and record and session.auth_time >= created_at)
+
+    hint_subject, hint_invalid = None, False
+    if req.id_token_hint:
+        claims = svc.tokens.decode_own_jwt(req.id_token_hint)
+        if claims is None or claims.get("aud") not in (client.client_id, [client.client_id]):
+            hint_invalid = True
+        else:
+            hint_subject = claims.get("sub")
+    session_subject = svc.subject(session.subject_seed, client) if session else None
+    scopes = req.scope.split()
+    try:
+        decision = decide(
+            req,
+            session=session,
+            session_level=svc.account_level(account) if account else None,
+            session_subject=session_subject,
+            hint_subject=hint_subject,
+            hint_invalid=hint_invalid,
+            fresh_login=fresh,
+            consent_granted=bool(account and svc.consents.check_granted(account.id, client.client_id, scopes)),
+            consent_given_now=bool(record and record.get("consent_done")),
+            now=now,
+        )
+    except AuthorizationError as exc:
+        if interaction_id:
+            drop_interaction(interaction_id)
+        db.session.commit()
+        return redirect_error(req.redirect_uri, req.response_mode, req.state, exc.error, exc.description)
+
+    if decision.action in ("login", "consent"):
+        if interaction_id is None:
+            interaction_id = save_interaction(params, created_at=now)
+        target = "idp.login" if decision.action == "login" else "idp.consent"
+        return redirect(url_for(target, interaction=interaction_id), code=303 if request.method == "POST" else 302)
+
+    assert session is not None and account is not None
+    code = svc.tokens.issue_code(
+        AuthorizationCode(
+            client_id=client.client_id,
+            redirect_uri=req.redirect_uri,
+            scope=req.scope,
+            account_id=account.id,
+            subject_seed=account.subject_seed,
+            code_challenge=req.code_challenge,
+            code_challenge_method=req.code_challenge_method,
+            auth_time=session.auth_time,
+            acr=decision.acr,
+            amr=session.amr,
+            sid=session.sid,
+            nonce=req.nonce,
+            claims_request=req.claims_request,
+        )
+    )
+    if interaction_id:
+        drop_interaction(interaction_id)
+    db.session.commit()
+    out = [("code", code)]
+    if req.state is not None:
+        out.append(("state", req.state))
+    return _authorization_response(req.redirect_uri, req.response_mode, out)
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize() -> Any:
+    # OIDC Core §3.1.2.1: GET and POST (form-encoded) are both supported.
+    params = request.args if request.method == "GET" else request.form
+    return handle_authorization(MultiDict(params), None, None)
+
+
+@bp.get("/authorize/resume")
+def authorize_resume() -> Any:
+    iid = request.args.get("interaction")
+    record = load_interaction(iid)
+    if record is None:
+        return _error_page("interaction_expired")
+    return handle_authorization(record["params"], iid, record)
+
+
+def mark_consent_done(iid: str, record: dict[str, Any]) -> None:
+    record["consent_done"] = True
+    update_interaction(iid, record)
+
+
+def pending_request(record: dict[str, Any]) -> AuthorizationRequest | None:
+    """Re-validate a stored request for the login and consent pages."""
+    prov = provider()
+    params = record["params"]
+    oauth_req = StoredAuthorizationRequest(prov.settings.issuer + ENDPOINTS["authorization"], params)
+    try:
+        grant = oauth_server().get_consent_grant(oauth_req)
+        return parse_request(params, grant.request.client, grant.redirect_uri, grant.request.scope or "")
+    except (OAuth2Error, AuthorizationError):
+        return None
+
+
+# -- token endpoint -------------------------------------------------------------------
+
+
+@bp.post("/token")
+def token() -> Any:
+    response = oauth_server().create_token_response()
+    # Errors are ordinary responses: commit them too, so a replayed code's or reused
+    # refresh token's revocation is kept (RFC 9700 §4.14.2).
+    db.session.commit()
+    return response
+
+
+@bp.post("/introspect")
+def introspect() -> Any:
+    response = oauth_server().create_endpoint_response("introspection")
+    db.session.commit()
+    return response
+
+
+@bp.post("/revoke")
+def revoke() -> Any:
+    response = oauth_server().create_endpoint_response("revocation")
+    db.session.commit()
+    return response
+
+
+# -- userinfo -------------------------------------------------------------------------
+
+
+def _bearer_error(status: int, error: str | None, description: str | None = None) -> Any:
+    # RFC 6750 §3: the challenge names the error; no error code when no token was sent.
+    challenge = 'Bearer realm="yiwang"'
+    body: dict[str, str] = {}
+    if error:
+        challenge += f', error="{error}"'
+        body["error"] = error
+        if description:
+            challenge += f', error_description="{description}"'
+            body["error_description"] = description
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.headers["WWW-Authenticate"] = challenge
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> Any:
+    # OIDC Core §5.3.1: GET and POST; RFC 6750 §2.1 header, §2.2 form body. Tokens in
+    # the query string (§2.3) are refused: they end up in logs.
+    header = request.headers.get("Authorization", "")
+    token = None
+    if header[:7].lower() == "bearer ":
+        token = header[7:].strip()
+    elif request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        token = request.form.get("access_token")
+        if header:
+            return _bearer_error(400, "invalid_request", "Use one method to send the token.")
+    if request.args.get("access_token"):
+        return _bearer_error(400, "invalid_request", "Tokens in the query string are not accepted.")
+    if not token:
+        return _bearer_error(401, None)
+    svc = services()
+    try:
+        claims = svc.tokens.validate_access_token(token)
+    except InvalidTokenError:
+        return _bearer_error(401, "invalid_token", "The access token is invalid, expired or revoked.")
+    if claims.account_id is None or "openid" not in claims.scope.split():
+        return _bearer_error(403, "insufficient_scope", "The token does not carry the openid scope.")
+    account = svc.session.get(Account, claims.account_id)
+    if account is None or account.status != "active":
+        return _bearer_error(401, "invalid_token", "The access token is invalid, expired or revoked.")
+    # OIDC Core §5.3.2: sub is always returned and equals the ID token's sub.
+    body = {"sub": claims.sub}
+    # Claims named in the claims parameter's userinfo member travel in the token ("ucl").
+    requested = claims.raw.get("ucl")
+    claims_request = {"userinfo": dict.fromkeys(requested)} if isinstance(requested, list) else None
+    body.update(select_claims(svc.available_claims(account), userinfo_claim_names(claims.scope, claims_request)))
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# -- discovery ------------------------------------------------------------------------
+
+
+@bp.get("/.well-known/openid-configuration")
+@bp.get("/.well-known/oauth-authorization-server")
+def discovery() -> Any:
+    resp = jsonify(provider_metadata(provider().settings.issuer, LEVELS))
+    resp.headers["Cache-Control"] = "public, max-age=3600"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+@bp.get("/jwks.json")
+def jwks() -> Any:
+    svc = services()
+    resp = jsonify(provider().key_cache.jwks(svc.keys))
+    # Short cache: rotation publishes the next key long before it is used.
+    resp.headers["Cache-Control"] = "public, max-age=300"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp

@@ -1,0 +1,253 @@
+"""Browser pages: login, consent, logout, account home. Server-rendered, no script
+needed, CSRF token on every form, 303 after every POST."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import g, make_response, redirect, request, session, url_for
+
+from common.crypto import constant_time_equals, random_token
+from common.db import db
+from common.errors import DomainError
+
+from ..errors import InvalidCredentialsError
+from . import bp
+from ._web import (
+    allow_form_target,
+    browser_id,
+    check_csrf,
+    clear_sso_cookie,
+    client_ip,
+    load_interaction,
+    provider,
+    render,
+    services,
+    set_sso_cookie,
+    sso_cookie,
+)
+from .oauth import _origin, _with_params, mark_consent_done, pending_request, redirect_error
+
+
+def _see_other(location: str) -> Any:
+    return redirect(location, code=303)
+
+
+# -- login ----------------------------------------------------------------------------
+
+
+@bp.get("/login")
+def login() -> Any:
+    iid = request.args.get("interaction")
+    record = load_interaction(iid) if iid else None
+    req = pending_request(record) if record else None
+    if iid and req is None:
+        return render("idp/error.html", 400, error="interaction_expired")
+    if req is not None:
+        allow_form_target(req.redirect_uri)
+    return render(
+        "idp/login.html",
+        interaction=iid or "",
+        client_name=req.client.name if req else None,
+        login_hint=req.login_hint if req else "",
+        ui_locales=req.ui_locales if req else None,
+        error=None,
+    )
+
+
+@bp.post("/login")
+def login_submit() -> Any:
+    iid = request.form.get("interaction") or ""
+    record = load_interaction(iid) if iid else None
+    req = pending_request(record) if record else None
+    if iid and req is None:
+        return render("idp/error.html", 400, error="interaction_expired")
+    if req is not None:
+        allow_form_target(req.redirect_uri)
+    form_ctx = {
+        "interaction": iid,
+        "client_name": req.client.name if req else None,
+        "login_hint": request.form.get("identifier", "")[:128],
+        "ui_locales": req.ui_locales if req else None,
+    }
+    if not check_csrf():
+        return render("idp/login.html", 400, error="csrf.expired", **form_ctx)
+    identifier = request.form.get("identifier", "").strip()
+    password = request.form.get("password", "")
+    svc = services()
+    try:
+        if not identifier or not password or len(identifier) > 128:
+            raise InvalidCredentialsError("empty or oversized field")
+        result = svc.accounts.authenticate_password(identifier, password, client_ip=client_ip())
+    except InvalidCredentialsError as exc:
+        provider().metrics.login(False)
+        g.log_extra = {"login_failure": exc.code}
+        return render("idp/login.html", 401, error_text=exc.public_message, error=None, **form_ctx)
+    # A new session at every login: the old cookie (if any) ends (no fixation).
+    svc.sessions.end(sso_cookie())
+    cookie, _ = svc.sessions.create(
+        account_id=result.account_id, subject_seed=result.subject_seed, amr=list(result.amr), acr="cn-l0"
+    )
+    db.session.commit()
+    provider().metrics.login(True)
+    # The UI cookie gets a new CSRF token after authentication too.
+    session.pop("csrf", None)
+    target = url_for("idp.authorize_resume", interaction=iid) if iid else url_for("idp.home")
+    response = _see_other(target)
+    set_sso_cookie(response, cookie)
+    return response
+
+
+# -- consent --------------------------------------------------------------------------
+
+
+@bp.get("/consent")
+def consent() -> Any:
+    iid = request.args.get("interaction")
+    record = load_interaction(iid)
+    req = pending_request(record) if record else None
+    if req is None:
+        return render("idp/error.html", 400, error="interaction_expired")
+    if services().sessions.get(sso_cookie()) is None:
+        return _see_other(url_for("idp.authorize_resume", interaction=iid))
+    scopes = [s for s in req.scope.split() if s != "openid"] or ["openid"]
+    allow_form_target(req.redirect_uri)
+    return render(
+        "idp/consent.html", interaction=iid, client_name=req.client.name, scopes=scopes, ui_locales=req.ui_locales
+    )
+
+
+@bp.post("/consent")
+def consent_submit() -> Any:
+    iid = request.form.get("interaction", "")
+    record = load_interaction(iid)
+    req = pending_request(record) if record else None
+    if req is None or record is None:
+        return render("idp/error.html", 400, error="interaction_expired")
+    if not check_csrf():
+        return render("idp/error.html", 400, error="csrf")
+    allow_form_target(req.redirect_uri)
+    svc = services()
+    sso = svc.sessions.get(sso_cookie())
+    if sso is None:
+        return _see_other(url_for("idp.authorize_resume", interaction=iid))
+    if request.form.get("decision") != "allow":
+        provider().store.delete(f"interaction:{iid}")
+        return redirect_error(req.redirect_uri, req.response_mode, req.state, "access_denied")
+    svc.consents.grant(sso.account_id, req.client.client_id, req.scope.split())
+    db.session.commit()
+    mark_consent_done(iid, record)
+    return _see_other(url_for("idp.authorize_resume", interaction=iid))
+
+
+# -- account home ---------------------------------------------------------------------
+
+
+@bp.get("/")
+def home() -> Any:
+    svc = services()
+    sso = svc.sessions.get(sso_cookie())
+    username = None
+    if sso is not None:
+        account = svc.accounts.get(sso.account_id)
+        username = account.username
+    return render("idp/home.html", signed_in=sso is not None, username=username)
+
+
+# -- logout (OIDC RP-Initiated Logout 1.0) --------------------------------------------
+
+
+def _logout_target(params: Any) -> tuple[str | None, str | None, Any]:
+    """Validate id_token_hint, client_id and post_logout_redirect_uri.
+
+    Returns (error, redirect URI or None, hint claims or None)."""
+    svc = services()
+    hint = params.get("id_token_hint")
+    claims = svc.tokens.decode_own_jwt(hint) if hint else None
+    if hint and claims is None:
+        # §2: an invalid hint is not trusted; ask for confirmation, redirect nowhere.
+        return None, None, None
+    aud = claims.get("aud") if claims else None
+    aud = aud[0] if isinstance(aud, list) and len(aud) == 1 else aud
+    client_id = params.get("client_id") or aud
+    if claims and params.get("client_id") and params.get("client_id") != aud:
+        return "client_mismatch", None, None
+    plr = params.get("post_logout_redirect_uri")
+    if plr:
+        client = svc.client(client_id) if isinstance(client_id, str) else None
+        # §3: the URI must exactly match one registered for the client.
+        if client is None or plr not in client.post_logout_redirect_uris:
+            return "invalid_post_logout_redirect_uri", None, claims
+    return None, plr, claims
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Any:
+    params = request.args if request.method == "GET" else request.form
+    error, plr, hint = _logout_target(params)
+    if error:
+        return render("idp/error.html", 400, error=error)
+    svc = services()
+    sso = svc.sessions.get(sso_cookie())
+    state = params.get("state")
+    if hint is not None and (sso is None or constant_time_equals(str(hint.get("sid", "")), sso.sid)):
+        return _finish_logout(plr, state)
+    # Confirmation (§2): remember the validated request for this browser only.
+    lid = random_token(24)
+    provider().store.set(
+        f"logout-req:{lid}",
+        json.dumps({"plr": plr if hint is not None else None, "state": state, "bid": browser_id()}).encode(),
+        600,
+    )
+    if plr and hint is not None:
+        allow_form_target(plr)
+    return render("idp/logout_confirm.html", logout_request=lid, signed_in=sso is not None)
+
+
+@bp.post("/logout/confirm")
+def logout_confirm() -> Any:
+    if not check_csrf():
+        return render("idp/error.html", 400, error="csrf")
+    lid = request.form.get("logout_request", "")
+    raw = provider().store.consume(f"logout-req:{lid}") if 0 < len(lid) <= 64 else None
+    data = json.loads(raw) if raw else {}
+    if raw and not constant_time_equals(data.get("bid", ""), session.get("bid", "")):
+        data = {}
+    if data.get("plr"):
+        allow_form_target(data["plr"])
+    if request.form.get("decision") != "logout":
+        return render("idp/home.html", signed_in=services().sessions.get(sso_cookie()) is not None, username=None)
+    return _finish_logout(data.get("plr"), data.get("state"))
+
+
+def _finish_logout(plr: str | None, state: str | None) -> Any:
+    svc = services()
+    sso = svc.sessions.end(sso_cookie())
+    frontchannel: list[str] = []
+    deliveries = []
+    if sso is not None:
+        deliveries = svc.logout.schedule_backchannel(sso)
+        frontchannel = svc.logout.frontchannel_urls(sso)
+    db.session.commit()
+    # Back-Channel Logout §2.5: notify now; failures stay pending for retries.
+    for row in deliveries:
+        svc.logout.deliver(row)
+    db.session.commit()
+    target = None
+    if plr:
+        target = _with_params(plr, [("state", state)] if state is not None else [])
+    session.pop("csrf", None)
+    if target and not frontchannel:
+        response = _see_other(target)
+    else:
+        g.csp_frame_src = sorted({_origin(u) for u in frontchannel})
+        body, status = render("idp/logged_out.html", frontchannel=frontchannel, target=target)
+        response = make_response(body, status)
+    clear_sso_cookie(response)
+    return response
+
+
+@bp.errorhandler(DomainError)
+def domain_error(exc: DomainError) -> Any:
+    return render("idp/error.html", exc.status_code, error=exc.code)
