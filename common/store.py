@@ -95,6 +95,9 @@ class RedisStore:
         except redis.RedisError:
             return False
 
+    def close(self) -> None:
+        self._redis.close()
+
     def flush_prefix(self) -> None:
         """Delete every key under this store's prefix (tests and demo resets only)."""
         for key in self._redis.scan_iter(match=self._prefix + "*", count=1000):

@@ -263,6 +263,51 @@ def logout_deliver(as_json: bool) -> None:
     _emit(as_json, {"delivered": delivered, "attempted": attempted}, f"delivered {delivered} of {attempted}")
 
 
+DEMO_USER = "demo"
+DEMO_PASSWORD = "yiwang-demo-2026"  # noqa: S105 - documented demo account, development only
+DEMO_REDIRECT = "http://127.0.0.1:8080/callback"
+
+
+@click.command("demo")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def demo(as_json: bool) -> None:
+    """Create (or refresh) a demo client and a demo user. Development only."""
+    from common.errors import ValidationError
+    from idp.models import Client
+
+    svc = _services()
+    if svc.p.settings.production:
+        raise ValidationError("demo in production", public_message="The demo data is for development only.")
+    if svc.accounts.find_by_identifier(DEMO_USER) is None:
+        svc.accounts.create(username=DEMO_USER, password=DEMO_PASSWORD, name="演示用户", phone="13900000000")
+    existing = [c for c in svc.clients.list() if c.name == "Demo Portal"]
+    if existing:
+        client: Client = existing[0]
+        secret = svc.clients.rotate_secret(client.client_id)
+        svc.p.client_cache.invalidate(client.client_id)
+    else:
+        client, secret = svc.clients.create(
+            name="Demo Portal",
+            redirect_uris=[DEMO_REDIRECT],
+            post_logout_redirect_uris=["http://127.0.0.1:8080/"],
+            scopes=["openid", "profile", "phone", "offline_access"],
+        )
+    issuer = svc.p.settings.issuer
+    data = {"issuer": issuer, "client_id": client.client_id, "client_secret": secret,
+            "redirect_uri": DEMO_REDIRECT, "username": DEMO_USER, "password": DEMO_PASSWORD}
+    text = (
+        "Demo data ready\n"
+        f"  issuer        {issuer}  (discovery: {issuer}/.well-known/openid-configuration)\n"
+        f"  client_id     {client.client_id}\n"
+        f"  client_secret {secret}\n"
+        f"  redirect_uri  {DEMO_REDIRECT}\n"
+        f"  user          {DEMO_USER} / {DEMO_PASSWORD}"
+    )
+    _emit(as_json, data, text)
+
+
 def register_cli(app: Flask) -> None:
     for group in (clients_cli, users_cli, keys_cli, logout_cli):
         app.cli.add_command(group)
+    app.cli.add_command(demo)

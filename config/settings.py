@@ -202,7 +202,8 @@ class Settings(BaseSettings):
         """Secrets from configuration, or (development only) generated once into the
         instance folder so restarts keep sessions, hashes and encrypted data valid."""
         if self.is_production:
-            assert self.secret_key and self.index_key and self.data_keys
+            if not (self.secret_key and self.index_key and self.data_keys):
+                raise ConfigurationError("production keys are missing")
             return ResolvedKeys(
                 secret_key=self.secret_key.get_secret_value(),
                 index_key=_b64(self.index_key.get_secret_value()),

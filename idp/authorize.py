@@ -177,7 +177,8 @@ def decide(
             raise AuthorizationError("login_required", "The user is not logged in.")
         return Decision("login")
 
-    assert session is not None and session_level is not None
+    if session is None or session_level is None:  # pragma: no cover - guarded above
+        raise AuthorizationError("server_error", "No session.")
     acr = choose_acr(session_level, req.acr_values)
     if acr is None:
         # DESIGN.md §5: never a silently lower acr. Step-up arrives with the real-name

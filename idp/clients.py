@@ -71,7 +71,7 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
 
     # -- Authlib ClientMixin ---------------------------------------------------------
 

@@ -37,8 +37,10 @@ class PostResult:
 
 
 def http_post_form(url: str, data: dict[str, str], timeout: float) -> PostResult:
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        return PostResult(False, "bad-scheme")
     body = urllib.parse.urlencode(data).encode()
-    req = urllib.request.Request(
+    req = urllib.request.Request(  # noqa: S310 - scheme checked above
         url, data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
     try:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from argon2 import PasswordHasher as _Argon2, Type
+from argon2 import PasswordHasher as _Argon2
+from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from common.errors import ValidationError

@@ -44,6 +44,8 @@ class AuthorizationCode:
     sid: str
     nonce: str | None = None
     claims_request: dict[str, Any] | None = None
+    # Checked against the injected clock as well as by the store's TTL.
+    expires_at: int = 0
     # Set when the code is consumed; used by Authlib's code-challenge hook and ours.
     code_hash: str = ""
 
@@ -128,6 +130,7 @@ class TokenService:
         """Store a new single-use code for ``code_ttl`` seconds (RFC 6749 §4.1.2: short
         lived, single use; DESIGN.md: ≤ 60 s). Only its keyed hash is a store key."""
         code = random_token(32)
+        data.expires_at = self._clock.timestamp() + self._s.code_ttl
         self._store.set(f"code:{self._code_key(code)}", json.dumps(asdict(data)).encode(), self._s.code_ttl)
         return code
 
@@ -138,6 +141,8 @@ class TokenService:
         if raw is None:
             return None
         data = AuthorizationCode(**json.loads(raw))
+        if data.expires_at <= self._clock.timestamp():
+            return None
         data.code_hash = key
         return data
 

@@ -14,8 +14,8 @@ from common.db import db
 
 from ..assurance import LEVELS
 from ..authorize import AuthorizationError, AuthorizationRequest, decide, parse_request, response_mode_of
-from ..discovery import ENDPOINTS, provider_metadata
 from ..claims import select_claims, userinfo_claim_names
+from ..discovery import ENDPOINTS, provider_metadata
 from ..models import Account
 from ..server import StoredAuthorizationRequest
 from ..tokens import AuthorizationCode, InvalidTokenError
@@ -147,7 +147,8 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
         target = "idp.login" if decision.action == "login" else "idp.consent"
         return redirect(url_for(target, interaction=interaction_id), code=303 if request.method == "POST" else 302)
 
-    assert session is not None and account is not None
+    if session is None or account is None:  # pragma: no cover - decide() demands a login first
+        return _error_page("server_error", 500)
     code = svc.tokens.issue_code(
         AuthorizationCode(
             client_id=client.client_id,

@@ -1,0 +1,26 @@
+"""gunicorn configuration: ``gunicorn -c config/gunicorn.conf.py wsgi:app``.
+
+Workers come from YIWANG_WORKERS (the settings object checks the same variable and
+refuses several workers without Redis); the bind address from YIWANG_BIND."""
+
+import os
+
+bind = os.environ.get("YIWANG_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("YIWANG_WORKERS", "1"))
+# Threads overlap database and Redis round trips; CPU work (signatures, argon2id)
+# scales with workers.
+worker_class = "gthread"
+threads = int(os.environ.get("YIWANG_THREADS", "4"))
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# Our JSON request log replaces gunicorn's access log (which would print query strings
+# holding codes and state).
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("YIWANG_LOG_LEVEL", "info").lower()
+# Trust X-Forwarded-* only from the proxy; the app applies ProxyFix with
+# YIWANG_TRUSTED_PROXIES hops.
+forwarded_allow_ips = os.environ.get("YIWANG_FORWARDED_ALLOW_IPS", "127.0.0.1")
+max_requests = 20000
+max_requests_jitter = 2000

@@ -1,0 +1,67 @@
+"""Two IdP instances (two gunicorn processes on different ports) sharing PostgreSQL and
+Redis behave as one service: a session started on one is honoured on the other, a code
+issued by one is redeemed at the other (DESIGN.md §7: stateless instances)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.helpers import pkce_pair, query_of
+from tests.live import free_port
+
+pytestmark = pytest.mark.live
+
+
+def _field(html: str, name: str) -> str:
+    m = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert m
+    return m.group(1)
+
+
+def test_session_and_code_cross_instances(live_idp, tmp_path):
+    second = live_idp.start_instance(free_port(), tmp_path)
+    first = live_idp.base_url
+    client = live_idp.cli("clients", "create", "--name", "Portal", "--redirect-uri", "https://rp.example.test/cb")
+    live_idp.cli("users", "create", "--username", "carol", "--password", "a long enough secret")
+
+    verifier, challenge = pkce_pair()
+    params = {"response_type": "code", "client_id": client["client_id"], "redirect_uri": "https://rp.example.test/cb",
+              "scope": "openid", "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+    browser = requests.Session()
+    # Start on instance 1, log in there.
+    r = browser.get(first + "/authorize", params=params, allow_redirects=False)
+    assert r.status_code == 302
+    page = browser.get(first + r.headers["Location"])
+    r = browser.post(first + "/login", data={"csrf_token": _field(page.text, "csrf_token"),
+                                             "interaction": _field(page.text, "interaction"),
+                                             "identifier": "carol", "password": "a long enough secret"},
+                     allow_redirects=False)
+    assert r.status_code == 303
+    # The instances run on different ports of one host: the browser sends the cookie to
+    # both (cookies ignore ports), as it would to instances behind one load balancer.
+    r = browser.get(second + "/authorize", params=params, allow_redirects=False)
+    assert r.status_code == 302, r.text
+    location = r.headers["Location"]
+    assert urlsplit(location).netloc == "rp.example.test", "instance 2 did not honour the session"
+    code = query_of(location)["code"]
+
+    # Redeem at instance 1 the code instance 2 issued.
+    token = requests.post(first + "/token", data={"grant_type": "authorization_code", "code": code,
+                                                  "redirect_uri": "https://rp.example.test/cb",
+                                                  "code_verifier": verifier},
+                          auth=(client["client_id"], client["client_secret"]), timeout=10)
+    assert token.status_code == 200, token.text
+    # And the access token works at instance 2.
+    info = requests.get(second + "/userinfo", headers={"Authorization": "Bearer " + token.json()["access_token"]},
+                        timeout=10)
+    assert info.status_code == 200
+    # A replay at instance 2 fails: codes are single use across the cluster.
+    replay = requests.post(second + "/token", data={"grant_type": "authorization_code", "code": code,
+                                                    "redirect_uri": "https://rp.example.test/cb",
+                                                    "code_verifier": verifier},
+                           auth=(client["client_id"], client["client_secret"]), timeout=10)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"

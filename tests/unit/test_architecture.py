@@ -1,0 +1,69 @@
+"""The dependency direction config → admin → idp → {realname, certificates} → common
+(DESIGN.md §2), and pure rule modules free of Flask, sessions and Redis (STYLE.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("common", "realname", "certificates", "idp", "admin", "config")
+# What each package may import among ours.
+ALLOWED = {
+    "common": {"common"},
+    "realname": {"realname", "common"},
+    "certificates": {"certificates", "common"},
+    "idp": {"idp", "realname", "certificates", "common"},
+    "admin": {"admin", "idp", "realname", "certificates", "common"},
+    "config": set(PACKAGES),
+}
+PURE_MODULES = ["idp/assurance.py", "idp/claims.py", "idp/subjects.py", "idp/discovery.py", "idp/i18n.py",
+                "idp/authorize.py"]
+IMPURE = {"flask", "werkzeug", "sqlalchemy", "flask_sqlalchemy", "redis"}
+# STYLE.md "Where Flask stops".
+FLASK_ALLOWED = ("idp/views/", "idp/server.py", "config/", "admin/", "common/db.py")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_dependency_direction(package: str) -> None:
+    offenders = []
+    for path in _files(package):
+        ours = _imports(path) & set(PACKAGES)
+        bad = ours - ALLOWED[package]
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_pure_modules_have_no_framework_imports(module: str) -> None:
+    assert not (_imports(ROOT / module) & IMPURE)
+
+
+def test_flask_only_where_allowed() -> None:
+    offenders = []
+    for package in PACKAGES:
+        for path in _files(package):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith(FLASK_ALLOWED):
+                continue
+            if _imports(path) & {"flask", "werkzeug"}:
+                offenders.append(rel)
+    assert not offenders, offenders
