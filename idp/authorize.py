@@ -161,7 +161,9 @@ def decide(
     if session is not None and not fresh_login:
         # prompt=login and max_age force a new authentication (OIDC Core §3.1.2.1,
         # §3.1.2.3); the new auth_time then lies after this request.
-        if "login" in req.prompt:
+        # select_account: with one account per session, choosing another account is
+        # logging in again.
+        if "login" in req.prompt or "select_account" in req.prompt:
             need_login = True
         if req.max_age is not None and now - session.auth_time > req.max_age:
             need_login = True

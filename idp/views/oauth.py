@@ -107,7 +107,7 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
         return redirect_error(redirect_uri, response_mode_of(params), params.get("state"), exc.error, exc.description)
 
     session = svc.sessions.get(sso_cookie())
-    account = svc.accounts.get(session.account_id) if session else None
+    account = svc.session.get(Account, session.account_id) if session else None
     if account is not None and account.status != "active":
         session, account = None, None
     created_at = record["created_at"] if record else now
