@@ -86,7 +86,7 @@ class RedisStore:
         return int(count)
 
     def ttl(self, key: str) -> int | None:
-        value = int(self._redis.ttl(self._k(key)))  # type: ignore[arg-type]
+        value = int(self._redis.ttl(self._k(key)))
         return value if value >= 0 else None
 
     def ping(self) -> bool:

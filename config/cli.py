@@ -19,7 +19,8 @@ from idp.provider import Services
 
 
 def _services() -> Services:
-    return current_app.extensions["yiwang.provider"].services(db.session)  # type: ignore[no-any-return]
+    services: Services = current_app.extensions["yiwang.provider"].services(db.session)
+    return services
 
 
 def _emit(as_json: bool, data: dict[str, Any] | list[Any], text: str) -> None:
@@ -223,7 +224,7 @@ def _key_dict(k: Any) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def keys_list(as_json: bool) -> None:
-    rows = _services().keys.list()
+    rows = _services().keys.all()
     _emit(as_json, [_key_dict(k) for k in rows], "\n".join(f"{k.kid}  {k.alg}  {k.state}" for k in rows) or "(no keys)")
 
 
@@ -287,12 +288,13 @@ def demo(as_json: bool) -> None:
         secret = svc.clients.rotate_secret(client.client_id)
         svc.p.client_cache.invalidate(client.client_id)
     else:
-        client, secret = svc.clients.create(
+        client, created_secret = svc.clients.create(
             name="Demo Portal",
             redirect_uris=[DEMO_REDIRECT],
             post_logout_redirect_uris=["http://127.0.0.1:8080/"],
             scopes=["openid", "profile", "phone", "offline_access"],
         )
+        secret = created_secret or ""
     issuer = svc.p.settings.issuer
     data = {"issuer": issuer, "client_id": client.client_id, "client_secret": secret,
             "redirect_uri": DEMO_REDIRECT, "username": DEMO_USER, "password": DEMO_PASSWORD}

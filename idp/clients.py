@@ -32,7 +32,7 @@ _LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
 @dataclass(frozen=True)
-class RegisteredClient(ClientMixin):  # type: ignore[misc]
+class RegisteredClient(ClientMixin):
     client_id: str
     name: str
     secret_hash: str | None
@@ -184,9 +184,9 @@ class ClientService:
         logout_uris = list(dict.fromkeys(post_logout_redirect_uris or []))
         for uri in logout_uris:
             validate_redirect_uri(uri, production=self._production)
-        for uri in (backchannel_logout_uri, frontchannel_logout_uri):
-            if uri:
-                validate_redirect_uri(uri, production=self._production)
+        for notify_uri in (backchannel_logout_uri, frontchannel_logout_uri):
+            if notify_uri:
+                validate_redirect_uri(notify_uri, production=self._production)
         scopes = list(dict.fromkeys(scopes or ["openid", "profile"]))
         for s in scopes:
             if s not in SUPPORTED_SCOPES:

@@ -136,7 +136,7 @@ class KeyService:
             out.extend(self.rotate(alg))
         return out
 
-    def list(self) -> list[SigningKey]:
+    def all(self) -> list[SigningKey]:
         return list(self._session.scalars(select(SigningKey).order_by(SigningKey.id)))
 
     def published(self) -> list[SigningKey]:

@@ -156,7 +156,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return services.p.store.set_if_absent(key, b"1", ttl)
 
     def resolve_client_public_key(self, client: RegisteredClient) -> KeySet:
-        return KeySet.import_key_set(client.jwks or {"keys": []})
+        return KeySet.import_key_set(client.jwks or {"keys": []})  # type: ignore[arg-type]
 
     def authenticate_client(self, client: RegisteredClient) -> RegisteredClient:
         from authlib.oauth2.rfc6749 import InvalidClientError
@@ -519,7 +519,7 @@ class Revocation(RevocationEndpoint):
 def build_server(services: Callable[[], Services], issuer: str, endpoints: dict[str, str]) -> YiwangServer:
     server = YiwangServer(services, issuer)
     for cls in (CodeGrant, RefreshGrant, ClientCredentialsGrant, Introspection, Revocation):
-        cls.services = staticmethod(services)  # type: ignore[attr-defined]
+        cls.services = staticmethod(services)
     server.register_grant(CodeGrant, [lambda grant: grant.register_hook("after_validate_token_request", validate_code_verifier)])
     server.register_grant(RefreshGrant)
     server.register_grant(ClientCredentialsGrant)

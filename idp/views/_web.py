@@ -20,17 +20,20 @@ INTERACTION_TTL = 900
 
 
 def provider() -> Provider:
-    return current_app.extensions["yiwang.provider"]  # type: ignore[no-any-return]
+    value: Provider = current_app.extensions["yiwang.provider"]
+    return value
 
 
 def services() -> Services:
     if "yiwang_services" not in g:
-        g.yiwang_services = provider().services(db.session)
-    return g.yiwang_services  # type: ignore[no-any-return]
+        g.yiwang_services = provider().services(db.session)  # type: ignore[arg-type]
+    value: Services = g.yiwang_services
+    return value
 
 
 def oauth_server() -> YiwangServer:
-    return current_app.extensions["yiwang.server"]  # type: ignore[no-any-return]
+    value: YiwangServer = current_app.extensions["yiwang.server"]
+    return value
 
 
 def client_ip() -> str:
@@ -49,7 +52,7 @@ def csrf_token() -> str:
 
 def check_csrf() -> bool:
     sent = request.form.get("csrf_token", "")
-    expected = session.get("csrf")
+    expected = str(session.get("csrf", ""))
     return bool(expected) and bool(sent) and constant_time_equals(sent, expected)
 
 
@@ -152,7 +155,8 @@ def load_interaction(iid: str | None) -> dict[str, Any] | None:
     if not constant_time_equals(record.get("bid", ""), session.get("bid", "")):
         return None
     record["params"] = MultiDict(record["params"])
-    return record  # type: ignore[no-any-return]
+    out: dict[str, Any] = record
+    return out
 
 
 def update_interaction(iid: str, record: dict[str, Any]) -> None:

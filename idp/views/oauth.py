@@ -61,9 +61,9 @@ def _authorization_response(redirect_uri: str, mode: str, params: list[tuple[str
         # The form posts to the client's origin: allow exactly that as a form target.
         allow_form_target(redirect_uri)
         body, status = render("idp/form_post.html", action=redirect_uri, fields=params)
-        resp = Response(body, status=status)
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
+        page = Response(body, status=status)
+        page.headers["Cache-Control"] = "no-store"
+        return page
     code = 303 if request.method == "POST" else 302
     resp = redirect(_with_params(redirect_uri, params), code=code)
     resp.headers["Cache-Control"] = "no-store"

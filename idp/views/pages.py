@@ -65,7 +65,7 @@ def login_submit() -> Any:
         return render("idp/error.html", 400, error="interaction_expired")
     if req is not None:
         allow_form_target(req.redirect_uri)
-    form_ctx = {
+    form_ctx: dict[str, Any] = {
         "interaction": iid,
         "client_name": req.client.name if req else None,
         "login_hint": request.form.get("identifier", "")[:128],
