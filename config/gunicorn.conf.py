@@ -24,3 +24,10 @@ loglevel = os.environ.get("YIWANG_LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("YIWANG_FORWARDED_ALLOW_IPS", "127.0.0.1")
 max_requests = 20000
 max_requests_jitter = 2000
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    # DESIGN.md §3: the in-process store is per process; several workers without Redis
+    # would each see different sessions and codes. Refuse, whichever way -w was given.
+    if server.cfg.workers > 1 and not os.environ.get("YIWANG_REDIS_URL"):
+        raise SystemExit("yiwang: several gunicorn workers need YIWANG_REDIS_URL (the in-process store is per process)")
