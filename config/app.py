@@ -20,6 +20,7 @@ from idp.keys import KeyCache
 from idp.passwords import PasswordHasher
 from idp.provider import Provider
 from idp.server import build_server
+from realname import models as _realname_models  # noqa: F401  (tables for Alembic)
 
 from .logging import configure_logging
 from .metrics import PrometheusMetrics

@@ -309,7 +309,50 @@ def demo(as_json: bool) -> None:
     _emit(as_json, data, text)
 
 
+realname_cli = AppGroup("realname", help="Real-name registry and verification data.")
+
+
+@realname_cli.command("import-registry")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def realname_import_registry(csv_file: Any, as_json: bool) -> None:
+    """Load the local authoritative registry from CSV (name,id_number[,phone][,status]).
+    Invalid rows are reported by line and skipped; re-imports update (idempotent)."""
+    from common.errors import ValidationError
+    from realname.importer import ImportReport, RegistryImporter, parse_csv
+
+    svc = _services()
+    report = ImportReport()
+    try:
+        rows = parse_csv(csv_file, today=svc.p.clock.now().date(), report=report)
+        RegistryImporter(svc.session, svc.p.hasher, svc.p.clock.now()).load(rows, report)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(str(exc), public_message=f"The CSV file cannot be read: {exc}") from None
+    data = {"imported": report.imported, "updated": report.updated, "rejected": report.rejected,
+            "rejected_lines": [{"line": n, "reason": r} for n, r in report.rejected_lines]}
+    text = f"imported {report.imported}, updated {report.updated}, rejected {report.rejected}" + "".join(
+        f"\n  line {n}: {r}" for n, r in report.rejected_lines)
+    _emit(as_json, data, text)
+
+
+@realname_cli.command("generate-registry")
+@click.option("--count", type=click.IntRange(1, 50_000_000), required=True)
+@click.option("--out", "out", type=click.File("w", encoding="utf-8"), required=True)
+@click.option("--seed", type=int, default=2026, help="Same seed, same records.")
+@click.option("--json", "as_json", is_flag=True)
+def realname_generate_registry(count: int, out: Any, seed: int, as_json: bool) -> None:
+    """Write synthetic (invented, valid-looking) registry records as CSV for demos and
+    benchmarks."""
+    from datetime import date
+
+    from realname.importer import synthetic_rows, write_csv
+
+    n = write_csv(synthetic_rows(count, seed=seed, today=date.today()), out)  # noqa: DTZ011 - a calendar date
+    _emit(as_json, {"written": n}, f"wrote {n} synthetic records")
+
+
 def register_cli(app: Flask) -> None:
-    for group in (clients_cli, users_cli, keys_cli, logout_cli):
+    for group in (clients_cli, users_cli, keys_cli, logout_cli, realname_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)
