@@ -165,7 +165,9 @@ def decide(
         # logging in again.
         if "login" in req.prompt or "select_account" in req.prompt:
             need_login = True
-        if req.max_age is not None and now - session.auth_time > req.max_age:
+        # OIDC Core §3.1.2.1 (errata set 2): max_age=0 is equivalent to prompt=login, even
+        # within the second of the last login.
+        if req.max_age is not None and (req.max_age == 0 or now - session.auth_time > req.max_age):
             need_login = True
     if session is not None and hint_subject is not None and hint_subject != session_subject:
         # OIDC Core §3.1.2.2: the hinted user is not the session's user. Never answer with

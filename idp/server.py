@@ -155,8 +155,38 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         key = "assertion-jti:" + services.p.hasher.digest("jti", f"{claims['sub']}\x00{jti}")
         return services.p.store.set_if_absent(key, b"1", ttl)
 
+    def verify_claims(self, claims: Any) -> None:
+        """Authlib's checks (iss, sub, aud, exp essential; iss == sub; single-use jti),
+        with time from the injected clock like every other expiry (DESIGN.md §2)."""
+        from authlib.oauth2.rfc6749 import InvalidClientError
+
+        registry = jwt.JWTClaimsRegistry(
+            now=self._services().p.clock.timestamp,
+            leeway=self.leeway,
+            iss={"essential": True},
+            sub={"essential": True},
+            aud={"essential": True, "values": self.get_audiences()},
+            exp={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except JoseError as exc:
+            raise InvalidClientError(description="Invalid client assertion.") from exc
+        # RFC 7523 §3 items 1-2: iss and sub are both the client_id.
+        if claims["sub"] != claims["iss"]:
+            raise InvalidClientError(description="Issuer and Subject MUST match.")
+        # RFC 7523 §3 item 7 / OIDC Core §9: jti required and single use.
+        if "jti" not in claims or not self.validate_jti(claims, claims["jti"]):
+            raise InvalidClientError(description="Invalid or reused JWT ID.")
+
     def resolve_client_public_key(self, client: RegisteredClient) -> KeySet:
-        return KeySet.import_key_set(client.jwks or {"keys": []})  # type: ignore[arg-type]
+        from authlib.oauth2.rfc6749 import InvalidClientError
+
+        # OIDC Registration §2: only a client registered for private_key_jwt, with keys,
+        # may present an assertion; any other client gets invalid_client, not a 500.
+        if not client.check_endpoint_auth_method(self.CLIENT_AUTH_METHOD, "token") or not (client.jwks or {}).get("keys"):
+            raise InvalidClientError(description="The client cannot authenticate with this method.")
+        return KeySet.import_key_set(client.jwks)  # type: ignore[arg-type]
 
     def authenticate_client(self, client: RegisteredClient) -> RegisteredClient:
         from authlib.oauth2.rfc6749 import InvalidClientError
@@ -189,6 +219,7 @@ def validate_code_verifier(grant: grants.BaseGrant, result: Any = None) -> None:
 
 class _IssuingGrant:
     services: Callable[[], Services]
+    GRANT_TYPE: str
 
     def _token_response(
         self,
@@ -261,6 +292,7 @@ class _IssuingGrant:
                 extra=extra,
             )
         self._last_jti = jti
+        svc.p.metrics.token_issued(self.GRANT_TYPE)
         return body
 
 
@@ -385,6 +417,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         body = {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
         if scope:
             body["scope"] = scope
+        self.services().p.metrics.token_issued(self.GRANT_TYPE)
         return 200, body, JSON_NO_STORE
 
 
