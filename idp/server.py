@@ -83,6 +83,21 @@ class YiwangServer(AuthorizationServer):
     def query_client(self, client_id: str) -> RegisteredClient | None:
         return self._services().client(client_id)
 
+    def authenticate_client(self, request: OAuth2Request, methods: list[str], endpoint: str = "token") -> Any:
+        from authlib.oauth2.rfc6749 import InvalidClientError
+
+        # RFC 6749 §2.3: a client must not use more than one authentication method in a
+        # request; refuse rather than pick one (a downgrade could hide in the other).
+        basic = request.headers.get("Authorization", "")[:6].lower() == "basic "
+        form = request.form
+        used = [basic, bool(form.get("client_secret")), bool(form.get("client_assertion"))]
+        if sum(used) > 1:
+            raise InvalidClientError(
+                status_code=401 if basic else 400,
+                description="Use exactly one client authentication method.",
+            )
+        return super().authenticate_client(request, methods, endpoint)
+
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         # Each grant below persists what it issues itself.
         return None

@@ -254,3 +254,19 @@ def test_token_endpoint_refuses_get(http, oauth_client):
     resp = http.get("/token", query_string={"grant_type": "client_credentials"})
     # RFC 6749 §3.2: POST only (credentials and codes must not travel in URLs).
     assert resp.status_code == 405
+
+
+def test_two_client_authentication_methods_in_one_request_are_refused(http, oauth_client, user):
+    # RFC 6749 §2.3: the client MUST NOT use more than one authentication method per request.
+    from tests.helpers import Browser
+
+    query, verifier = Browser(http).code_flow(oauth_client, user)
+    resp = http.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": query["code"], "redirect_uri": oauth_client.redirect_uri,
+              "code_verifier": verifier, "client_id": oauth_client.client_id, "client_secret": oauth_client.secret},
+        auth=oauth_client.auth,
+    )
+    assert resp.status_code == 401
+    assert resp.get_json()["error"] == "invalid_client"
+    assert resp.headers["Cache-Control"] == "no-store"
