@@ -27,6 +27,8 @@ class Account(Base):
     # Keyed blind index of the normalised phone number (look-up without decrypting).
     phone_index: Mapped[str | None] = mapped_column(String(43), unique=True)
     phone_enc: Mapped[str | None] = mapped_column(Text)
+    # Possession of the phone proven by a one-time SMS code.
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     name_enc: Mapped[str | None] = mapped_column(Text)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="active")
