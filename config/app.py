@@ -46,6 +46,9 @@ def create_app(
     keys = settings.resolved_keys()
 
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()), static_folder=None)
+    if not settings.database_url:
+        # The embedded default keeps its SQLite file in the instance folder (DESIGN.md §3).
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(
         SECRET_KEY=keys.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.resolved_database_url(),
@@ -78,7 +81,11 @@ def create_app(
     if store is None:
         store = RedisStore(settings.redis_url, settings.redis_prefix) if settings.redis_url else MemoryStore(clock)
     metrics = PrometheusMetrics()
+    realname_settings = settings.realname_settings()
+    provider_overrides.setdefault("http_registry", Provider.build_registry(realname_settings))
+    provider_overrides.setdefault("sms", Provider.build_sms(realname_settings))
     provider = Provider(
+        realname_settings=realname_settings,
         settings=settings.idp_settings(),
         store=store,
         clock=clock,

@@ -153,6 +153,8 @@ def clients_delete(client_id: str, as_json: bool) -> None:
 @transactional
 def clients_rotate_secret(client_id: str, as_json: bool) -> None:
     secret = _services().clients.rotate_secret(client_id)
+    # ClientCache policy: the instance that made the change drops its entry at once.
+    current_app.extensions["yiwang.provider"].client_cache.invalidate(client_id)
     _emit(as_json, {"client_id": client_id, "client_secret": secret}, f"client_secret: {secret}  (shown once)")
 
 

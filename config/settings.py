@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from idp.settings import IdpSettings
+from realname.settings import RealnameSettings
 
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
@@ -113,6 +114,37 @@ class Settings(BaseSettings):
         2.0, gt=0, description="Timeout of one back-channel logout POST, seconds."
     )
 
+    # Real-name verification (issue 3).
+    registry_adapter: Literal["local", "http"] = Field(
+        "local",
+        description="Where names and ID numbers are verified: `local` (the realname_registry table, loaded "
+        "with `flask realname import-registry`) or `http` (a JSON verification service).",
+    )
+    registry_local_authoritative: bool = Field(
+        False,
+        description="Production refuses the `local` registry unless this says the local table IS the "
+        "authoritative registry (an offline deployment that loads official extracts).",
+    )
+    registry_url: str | None = Field(None, description="URL of the http registry service (https in production).")
+    registry_key_id: str = Field("yiwang", description="Key id sent to the http registry (X-Yiwang-Key-Id).")
+    registry_key: SecretStr | None = Field(
+        None, description="Shared HMAC-SHA-256 key (base64) signing requests to the http registry."
+    )
+    registry_timeout: float = Field(3.0, gt=0, le=30, description="Timeout of one registry call, seconds.")
+    registry_retries: int = Field(1, ge=0, le=3, description="Retries after a failed registry call.")
+    registry_ca_file: str | None = Field(None, description="CA bundle for the registry's TLS certificate.")
+    registry_client_cert: str | None = Field(None, description="Client certificate (PEM) for mutual TLS to the registry.")
+    registry_client_key: str | None = Field(None, description="Private key (PEM) of the registry client certificate.")
+    sms_sender: Literal["console", "http"] = Field(
+        "console", description="`console` writes SMS codes to the log (development only); `http` posts to a gateway."
+    )
+    sms_url: str | None = Field(None, description="URL of the SMS gateway for the `http` sender.")
+    sms_key: SecretStr | None = Field(None, description="Shared HMAC-SHA-256 key (base64) signing SMS gateway requests.")
+    verify_max_per_account_hour: int = Field(
+        5, ge=1, description="Registry verifications per account (or registration attempt) per hour."
+    )
+    verify_max_per_ip_hour: int = Field(30, ge=1, description="Registry verifications per client IP per hour.")
+
     @field_validator("issuer")
     @classmethod
     def _issuer_shape(cls, value: str) -> str:
@@ -120,7 +152,8 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("issuer must be an absolute http(s) URL")
-        if parts.query or parts.fragment:
+        # An empty "?" or "#" is still a query or fragment component (RFC 3986 §3).
+        if parts.query or parts.fragment or "?" in value or "#" in value:
             raise ValueError("issuer must not have a query or fragment")
         return value.rstrip("/")
 
@@ -174,6 +207,19 @@ class Settings(BaseSettings):
             problems.append("YIWANG_DATABASE_URL must be set (PostgreSQL) in production")
         if self.demo:
             problems.append("YIWANG_DEMO is development only")
+        if self.registry_adapter == "local" and not self.registry_local_authoritative:
+            problems.append(
+                "the local registry is for development; set YIWANG_REGISTRY_ADAPTER=http or declare the local "
+                "table authoritative with YIWANG_REGISTRY_LOCAL_AUTHORITATIVE=true"
+            )
+        if self.registry_adapter == "http" and not (
+            self.registry_url and self.registry_url.startswith("https://") and self.registry_key
+        ):
+            problems.append("the http registry needs an https YIWANG_REGISTRY_URL and YIWANG_REGISTRY_KEY")
+        if self.sms_sender == "console":
+            problems.append("the console SMS sender is development only: set YIWANG_SMS_SENDER=http")
+        elif not (self.sms_url and self.sms_url.startswith("https://") and self.sms_key):
+            problems.append("the http SMS sender needs an https YIWANG_SMS_URL and YIWANG_SMS_KEY")
         if problems:
             raise ConfigurationError("; ".join(problems))
 
@@ -196,6 +242,24 @@ class Settings(BaseSettings):
             secure_cookies=self.secure_cookies,
             backchannel_logout_timeout=self.backchannel_logout_timeout,
             production=self.is_production,
+        )
+
+    def realname_settings(self) -> RealnameSettings:
+        return RealnameSettings(
+            registry_adapter=self.registry_adapter,
+            registry_url=self.registry_url,
+            registry_key_id=self.registry_key_id,
+            registry_key=_b64(self.registry_key.get_secret_value()) if self.registry_key else b"",
+            registry_timeout=self.registry_timeout,
+            registry_retries=self.registry_retries,
+            registry_ca_file=self.registry_ca_file,
+            registry_client_cert=self.registry_client_cert,
+            registry_client_key=self.registry_client_key,
+            sms_sender=self.sms_sender,
+            sms_url=self.sms_url,
+            sms_key=_b64(self.sms_key.get_secret_value()) if self.sms_key else b"",
+            verify_max_per_account_hour=self.verify_max_per_account_hour,
+            verify_max_per_ip_hour=self.verify_max_per_ip_hour,
         )
 
     def resolved_keys(self) -> ResolvedKeys:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,8 @@ from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher, random_token
 from common.errors import ValidationError
 from common.store import Store
+from realname.idnumbers import InvalidIdNumberError, parse_id_number
+from realname.models import Identity
 
 from .errors import (
     AccountDisabledError,
@@ -128,10 +130,27 @@ class AccountService:
 
     # -- look-ups ---------------------------------------------------------------------
 
+    def _id_number(self, identifier: str) -> str | None:
+        text = identifier.strip()
+        if len(text) not in (15, 18):
+            return None
+        try:
+            return parse_id_number(text, today=self._clock.now().date()).number
+        except InvalidIdNumberError:
+            return None
+
     def find_by_identifier(self, identifier: str) -> Account | None:
+        """An account by username, mainland mobile number or (verified) ID number."""
         phone = normalize_phone(identifier)
+        number = None if phone else self._id_number(identifier)
         if phone is not None:
             stmt = select(Account).where(Account.phone_index == self._hasher.digest("phone", phone))
+        elif number is not None:
+            stmt = (
+                select(Account)
+                .join(Identity, Identity.account_id == Account.id)
+                .where(Identity.id_index == self._hasher.digest("id-number", number))
+            )
         else:
             stmt = select(Account).where(Account.username == normalize_username(identifier))
         return self._session.scalars(stmt).first()
@@ -173,13 +192,16 @@ class AccountService:
         hashed exactly like known ones, so neither the message, the lockout nor the timing
         tells whether an account exists. Raises ``InvalidCredentialsError`` (or a subclass).
         """
-        ident_key = self._hasher.digest("login-ident", identifier.strip().lower())
-        ip_key = self._hasher.digest("login-ip", client_ip)
+        # Every spelling of one phone number or username is one identifier, or the
+        # per-identifier limit could be bypassed by cycling spellings.
+        canonical = normalize_phone(identifier) or self._id_number(identifier) or normalize_username(identifier)
+        ident_key = "login-fail:id:" + self._hasher.digest("login-ident", canonical)
+        ip_key = "login-fail:ip:" + self._hasher.digest("login-ip", client_ip)
         s = self._settings
-        ident_fails = self._store.get(f"login-fail:id:{ident_key}")
-        ip_fails = self._store.get(f"login-fail:ip:{ip_key}")
-        if (ident_fails and int(ident_fails) >= s.login_max_failures) or (
-            ip_fails and int(ip_fails) >= s.ip_max_failures_per_hour
+        now = self._clock.timestamp()
+        if (
+            self._failures(ident_key, now, s.login_lockout_seconds) >= s.login_max_failures
+            or self._failures(ip_key, now, 3600) >= s.ip_max_failures_per_hour
         ):
             # Still hash, so a throttled answer costs the same time as any other.
             self._passwords.verify(None, password)
@@ -188,15 +210,63 @@ class AccountService:
         account = self.find_by_identifier(identifier)
         ok = self._passwords.verify(account.password_hash if account else None, password)
         if not ok or account is None:
-            self._store.incr(f"login-fail:id:{ident_key}", s.login_lockout_seconds)
-            self._store.incr(f"login-fail:ip:{ip_key}", 3600)
+            self._count_failure(ident_key, now, s.login_lockout_seconds)
+            self._count_failure(ip_key, now, 3600)
             raise InvalidCredentialsError("bad password or unknown identifier")
         if account.status != "active":
             raise AccountDisabledError(f"account status {account.status}")
-        self._store.delete(f"login-fail:id:{ident_key}")
+        self._store.delete(ident_key, ident_key + ":since")
         if account.password_hash and self._passwords.needs_rehash(account.password_hash):
             account.password_hash = self._passwords.hash(password)
         return AuthenticatedAccount(account.id, account.subject_seed, ("pwd",))
+
+    def _failures(self, key: str, now: int, window: int) -> int:
+        """Failures counted in the current window. The store's TTL ends a window in real
+        time; its start, kept next to the counter, ends it by the injected clock too."""
+        count, since = self._store.get_many(key, key + ":since")
+        if count is None:
+            return 0
+        if since is not None and now - int(since) >= window:
+            self._store.delete(key, key + ":since")
+            return 0
+        return int(count)
+
+    def _count_failure(self, key: str, now: int, window: int) -> None:
+        self._store.set_if_absent(key + ":since", str(now).encode(), window)
+        self._store.incr(key, window)
+
+    def mark_phone_verified(self, account: Account) -> None:
+        account.phone_verified_at = self._clock.now()
+        account.updated_at = account.phone_verified_at
+
+    def change_password(self, account: Account, current: str, new: str) -> None:
+        """Raises ``InvalidCredentialsError`` for a wrong current password and
+        ``WeakPasswordError`` for a weak new one."""
+        if not self._passwords.verify(account.password_hash, current):
+            raise InvalidCredentialsError("wrong current password")
+        validate_password(new, context=tuple(x for x in (account.username,) if x))
+        account.password_hash = self._passwords.hash(new)
+        account.password_changed_at = account.updated_at = self._clock.now()
+
+    def reencrypt_batch(self, limit: int = 1000) -> int:
+        """Re-encrypt name and phone of up to ``limit`` accounts still under an old data
+        key. Returns how many changed."""
+        current = f"v1.{self._cipher.active}.%"
+        stale = (
+            select(Account)
+            .where(or_(Account.name_enc.not_like(current), Account.phone_enc.not_like(current)))
+            .order_by(Account.id)
+            .limit(limit)
+        )
+        changed = 0
+        for account in self._session.scalars(stale):
+            for attr, ctx in (("name_enc", "idp_accounts.name"), ("phone_enc", "idp_accounts.phone")):
+                value = getattr(account, attr)
+                if value and self._cipher.key_id(value) != self._cipher.active:
+                    setattr(account, attr, self._cipher.encrypt(self._cipher.decrypt(value, ctx), ctx))
+            changed += 1
+        self._session.flush()
+        return changed
 
     # -- administration ---------------------------------------------------------------
 

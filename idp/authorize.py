@@ -11,13 +11,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .assurance import choose_acr
+from .assurance import LEVELS, choose_acr, rank
 from .claims import InvalidClaimsRequestError, parse_claims_request, requested_acr_values
 from .clients import RegisteredClient
 from .sessions import SsoSession
 
 _CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 PROMPTS = {"none", "login", "consent", "select_account"}
+# Highest level reachable in the browser without external services: cn-l3 needs a face
+# match service, cn-l4 a certificate login.
+STEP_UP_LIMIT = "cn-l2"
 RESPONSE_MODES = ("query", "form_post")
 
 
@@ -132,7 +135,7 @@ def parse_request(params: Any, client: RegisteredClient, redirect_uri: str, scop
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # "login" | "consent" | "issue"
+    action: str  # "login" | "stepup" | "consent" | "issue"
     acr: str | None = None
 
 
@@ -185,12 +188,19 @@ def decide(
         raise AuthorizationError("server_error", "No session.")
     acr = choose_acr(session_level, req.acr_values)
     if acr is None:
-        # DESIGN.md §5: never a silently lower acr. Step-up arrives with the real-name
-        # issue; until then an unmet level is an error (OpenID Connect Core errata:
+        # DESIGN.md §5: never a silently lower acr. A level a password account can reach
+        # (verification, a second factor: up to STEP_UP_LIMIT) is a step-up without
+        # losing the request; anything above is an error (OpenID Connect Core errata:
         # unmet_authentication_requirements).
-        raise AuthorizationError(
-            "unmet_authentication_requirements", "The requested authentication level cannot be met."
-        )
+        target = min((v for v in req.acr_values if v in LEVELS), key=rank)
+        if rank(target) > rank(STEP_UP_LIMIT):
+            raise AuthorizationError(
+                "unmet_authentication_requirements", "The requested authentication level cannot be met."
+            )
+        if "none" in req.prompt:
+            # OIDC Core §3.1.2.6: prompt=none cannot show the step-up pages.
+            raise AuthorizationError("interaction_required", "A stronger authentication is required.")
+        return Decision("stepup", target)
 
     if ("consent" in req.prompt and not consent_given_now) or not consent_granted:
         if "none" in req.prompt:

@@ -118,7 +118,10 @@ def validate_redirect_uri(uri: str, *, production: bool) -> None:
     http on loopback (native apps and development)."""
     parts = urlsplit(uri)
     if not parts.scheme or not parts.netloc or parts.fragment or "#" in uri:
-        raise InvalidClientMetadataError(f"redirect URI {uri!r} is not absolute or has a fragment")
+        raise InvalidClientMetadataError(
+            f"redirect URI {uri!r} is not absolute or has a fragment",
+            public_message="A redirect URI must be an absolute URI without a fragment.",
+        )
     host = (parts.hostname or "").lower()
     if parts.scheme == "https":
         return
@@ -126,7 +129,10 @@ def validate_redirect_uri(uri: str, *, production: bool) -> None:
         return
     if parts.scheme == "http" and not production:
         return
-    raise InvalidClientMetadataError(f"redirect URI {uri!r} must use https")
+    raise InvalidClientMetadataError(
+        f"redirect URI {uri!r} must use https",
+        public_message="A redirect URI must use https (http only on loopback addresses).",
+    )
 
 
 class ClientService:

@@ -12,6 +12,12 @@ from sqlalchemy.orm import Session
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
 from common.store import Store
+from realname.levels import session_level
+from realname.otp import OneTimeCodeService
+from realname.registry import HttpRegistry, HttpRegistryConfig, LocalRegistry, RegistryAdapter
+from realname.service import RealnameService
+from realname.settings import RealnameSettings
+from realname.sms import ConsoleSender, HttpSmsSender, SmsSender
 
 from .accounts import AccountService
 from .clients import ClientCache, ClientService, RegisteredClient
@@ -52,6 +58,33 @@ class Provider:
     client_cache: ClientCache
     metrics: Metrics = field(default_factory=NullMetrics)
     http_post: Callable[[str, dict[str, str], float], PostResult] = http_post_form
+    realname_settings: RealnameSettings = field(default_factory=RealnameSettings)
+    # Per-process: the http registry keeps its circuit breaker, the SMS sender its client.
+    http_registry: HttpRegistry | None = None
+    sms: SmsSender = field(default_factory=ConsoleSender)
+
+    @classmethod
+    def build_registry(cls, settings: RealnameSettings) -> HttpRegistry | None:
+        if settings.registry_adapter != "http" or not settings.registry_url:
+            return None
+        return HttpRegistry(
+            HttpRegistryConfig(
+                url=settings.registry_url,
+                key_id=settings.registry_key_id,
+                key=settings.registry_key,
+                timeout=settings.registry_timeout,
+                retries=settings.registry_retries,
+                ca_file=settings.registry_ca_file,
+                client_cert=settings.registry_client_cert,
+                client_key=settings.registry_client_key,
+            )
+        )
+
+    @classmethod
+    def build_sms(cls, settings: RealnameSettings) -> SmsSender:
+        if settings.sms_sender == "http" and settings.sms_url:
+            return HttpSmsSender(settings.sms_url, settings.sms_key)
+        return ConsoleSender()
 
     def services(self, session: Session) -> Services:
         return Services(self, session)
@@ -157,10 +190,35 @@ class Services:
     def subject(self, subject_seed: str, client: RegisteredClient) -> str:
         return subject_for(self.p.hasher, subject_seed, client.subject_type, client.sector_identifier)
 
+    @property
+    def realname(self) -> RealnameService:
+        if "realname" not in self._cache:
+            p = self.p
+            registry: RegistryAdapter = p.http_registry or LocalRegistry(self.session, p.hasher)
+            self._cache["realname"] = RealnameService(
+                self.session, store=p.store, clock=p.clock, hasher=p.hasher, cipher=p.cipher,
+                registry=registry, settings=p.realname_settings,
+            )
+        return self._cache["realname"]
+
+    @property
+    def otp(self) -> OneTimeCodeService:
+        if "otp" not in self._cache:
+            self._cache["otp"] = OneTimeCodeService(store=self.p.store, clock=self.p.clock, hasher=self.p.hasher)
+        return self._cache["otp"]
+
+    def session_acr(self, account_id: int, amr: list[str]) -> str:
+        """The level this login reached: identity proofing now, factors used at login."""
+        identity = self.realname.identity_of(account_id)
+        return session_level(
+            proofing_level=identity.proofing_level if identity else None,
+            amr=set(amr),
+            phone_bound=bool(identity and identity.phone_bound_at),
+        )
+
     def account_level(self, account: Account) -> str:
-        """The persistent identity-proofing level of an account (DESIGN.md §5). Password
-        accounts are ``cn-l0`` until the real-name package verifies them."""
-        return "cn-l0"
+        """The highest level the account can reach in a login (account page)."""
+        return self.realname.level_of(account.id)
 
     def available_claims(self, account: Account) -> dict[str, Any]:
         accounts = self.accounts
@@ -170,6 +228,6 @@ class Services:
             "preferred_username": account.username,
             "updated_at": int(account.updated_at.timestamp()),
             "phone_number": f"+86{phone}" if phone else None,
-            # Phone numbers are not carrier-verified until the real-name issue adds SMS.
-            "phone_number_verified": False if phone else None,
+            # OIDC Core §5.1: true once the user proved possession (SMS one-time code).
+            "phone_number_verified": (account.phone_verified_at is not None) if phone else None,
         }

@@ -89,6 +89,24 @@ class SessionService:
             self._save(key, session)
         return session
 
+    def reauthenticate(self, cookie: str | None, *, add_amr: list[str], acr: str) -> tuple[str, SsoSession] | None:
+        """A further authentication in the same session (second factor, step-up): the
+        authentication time moves to now, the methods are added, and the cookie value is
+        replaced (no fixation across re-authentication). The ``sid`` stays, so relying
+        parties keep one session to log out. None when there is no live session."""
+        current = self.get(cookie)
+        if current is None:
+            return None
+        self._store.delete(self._key(cookie or ""))
+        now = self._clock.timestamp()
+        current.auth_time = now
+        current.last_seen = now
+        current.amr = list(dict.fromkeys([*current.amr, *add_amr]))
+        current.acr = acr
+        new_cookie = random_token(32)
+        self._save(self._key(new_cookie), current)
+        return new_cookie, current
+
     def add_client(self, sid: str, client_id: str) -> None:
         key = self._store.get(f"sso-sid:{sid}")
         if key is None:

@@ -24,7 +24,7 @@ from config.app import create_app
 from config.settings import Settings
 from idp.passwords import PasswordHasher
 
-from .helpers import RegisteredTestClient, TestUser, migrate_database
+from .helpers import IsolatedClient, RegisteredTestClient, TestUser, migrate_database
 
 PG_ADMIN_URL = os.environ.get("YIWANG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("YIWANG_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -116,6 +116,7 @@ def settings(tmp_path: Path, pg_template: str) -> Settings:
 @pytest.fixture
 def app(settings: Settings, store: RedisStore, clock: FrozenClock, password_hasher: PasswordHasher) -> Iterator[Flask]:
     application = create_app(settings, store=store, clock=clock, passwords=password_hasher)
+    application.test_client_class = IsolatedClient
     with application.app_context():
         connection = db.engine.connect()
         outer = connection.begin()

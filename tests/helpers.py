@@ -180,3 +180,14 @@ class Browser:
             resp = self.http.post("/token", data=data, auth=client.auth)
         assert resp.status_code == 200, resp.get_json()
         return resp.get_json()  # type: ignore[no-any-return]
+
+
+class IsolatedClient(FlaskClient):
+    """The ``app`` fixture keeps an application context pushed for the whole test, and
+    Flask reuses a pushed context for the test client's requests, so ``g`` (CSP
+    additions, log extras, cached services) would leak from one request into the next.
+    Production gets a fresh context per request; this client restores that."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        with self.application.app_context():
+            return super().open(*args, **kwargs)

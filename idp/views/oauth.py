@@ -260,8 +260,12 @@ def userinfo() -> Any:
     # the query string (§2.3) are refused: they end up in logs.
     header = request.headers.get("Authorization", "")
     token = None
+    form_post = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded"
     if header[:7].lower() == "bearer ":
         token = header[7:].strip()
+        # RFC 6750 §2 / §3.1: more than one method in one request is invalid_request.
+        if form_post and "access_token" in request.form:
+            return _bearer_error(400, "invalid_request", "Use one method to send the token.")
     elif request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
         token = request.form.get("access_token")
         if header:
