@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 _SAFE_EXTRAS = (
     "request_id", "method", "path", "endpoint", "status", "duration_ms", "client_id",
-    "login_failure", "grant_type", "error", "remote_addr",
+    "login_failure", "grant_type", "error", "remote_addr", "result", "adapter",
 )
 
 

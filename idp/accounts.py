@@ -83,13 +83,17 @@ class AccountService:
         self,
         *,
         username: str | None,
-        password: str,
+        password: str | None,
         name: str | None = None,
         phone: str | None = None,
         kind: str = "person",
+        password_hash: str | None = None,
     ) -> Account:
         """Create an active account. Raises ``ValidationError`` (bad username/phone),
-        ``WeakPasswordError``, ``DuplicateAccountError``. Flushes, never commits."""
+        ``WeakPasswordError``, ``DuplicateAccountError``. Flushes, never commits.
+        ``password_hash`` instead of ``password``: a hash made (and the password checked
+        against the policy) earlier in the same registration, so the plain password is
+        never parked anywhere."""
         uname = normalize_username(username) if username else None
         if uname is not None and not _USERNAME.match(uname):
             raise ValidationError(
@@ -105,7 +109,10 @@ class AccountService:
             raise ValidationError("no identifier", public_message="A username or a phone number is required.")
         if name is not None and not (1 <= len(name.strip()) <= 100):
             raise ValidationError("bad name", public_message="A name has 1-100 characters.")
-        validate_password(password, context=tuple(x for x in (uname, norm_phone) if x))
+        if password_hash is None:
+            if password is None:
+                raise ValidationError("no password", public_message="A password is required.")
+            validate_password(password, context=tuple(x for x in (uname, norm_phone) if x))
         now = self._clock.now()
         account = Account(
             subject_seed=random_token(32),
@@ -114,7 +121,7 @@ class AccountService:
             phone_index=self._hasher.digest("phone", norm_phone) if norm_phone else None,
             phone_enc=self._cipher.encrypt(norm_phone, "idp_accounts.phone") if norm_phone else None,
             name_enc=self._cipher.encrypt(name.strip(), "idp_accounts.name") if name else None,
-            password_hash=self._passwords.hash(password),
+            password_hash=password_hash or self._passwords.hash(password or ""),
             status="active",
             created_at=now,
             updated_at=now,

@@ -126,7 +126,7 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
         decision = decide(
             req,
             session=session,
-            session_level=svc.account_level(account) if account else None,
+            session_level=svc.session_acr(account.id, session.amr) if account and session else None,
             session_subject=session_subject,
             hint_subject=hint_subject,
             hint_invalid=hint_invalid,
@@ -141,10 +141,10 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
         db.session.commit()
         return redirect_error(req.redirect_uri, req.response_mode, req.state, exc.error, exc.description)
 
-    if decision.action in ("login", "consent"):
+    if decision.action in ("login", "consent", "stepup"):
         if interaction_id is None:
             interaction_id = save_interaction(params, created_at=now)
-        target = "idp.login" if decision.action == "login" else "idp.consent"
+        target = {"login": "idp.login", "consent": "idp.consent", "stepup": "idp.stepup"}[decision.action]
         return redirect(url_for(target, interaction=interaction_id), code=303 if request.method == "POST" else 302)
 
     if session is None or account is None:  # pragma: no cover - decide() demands a login first

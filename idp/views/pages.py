@@ -13,6 +13,7 @@ from common.db import db
 from common.errors import DomainError
 
 from ..errors import InvalidCredentialsError
+from ..i18n import error_text
 from . import bp
 from ._web import (
     allow_form_target,
@@ -21,6 +22,7 @@ from ._web import (
     clear_sso_cookie,
     client_ip,
     load_interaction,
+    locale,
     provider,
     render,
     services,
@@ -28,10 +30,18 @@ from ._web import (
     sso_cookie,
 )
 from .oauth import _origin, _with_params, mark_consent_done, pending_request, redirect_error
+from .realname import start_second_factor
 
 
 def _see_other(location: str) -> Any:
     return redirect(location, code=303)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a local path of ours: never an open redirect (OWASP ASVS 5 §5.1.5)."""
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")) and len(value) < 200:
+        return value
+    return ""
 
 
 # -- login ----------------------------------------------------------------------------
@@ -48,6 +58,7 @@ def login() -> Any:
         allow_form_target(req.redirect_uri)
     return render(
         "idp/login.html",
+        next=_safe_next(request.args.get("next")),
         interaction=iid or "",
         client_name=req.client.name if req else None,
         login_hint=req.login_hint if req else "",
@@ -66,6 +77,7 @@ def login_submit() -> Any:
     if req is not None:
         allow_form_target(req.redirect_uri)
     form_ctx: dict[str, Any] = {
+        "next": _safe_next(request.form.get("next")),
         "interaction": iid,
         "client_name": req.client.name if req else None,
         "login_hint": request.form.get("identifier", "")[:128],
@@ -83,17 +95,25 @@ def login_submit() -> Any:
     except InvalidCredentialsError as exc:
         provider().metrics.login(False)
         g.log_extra = {"login_failure": exc.code}
-        return render("idp/login.html", 401, error_text=exc.public_message, error=None, **form_ctx)
+        # One text for every subclass (unknown user, wrong password, lockout): ASVS 5 §6.3.
+        text = error_text("invalid_credentials", exc.public_message, locale())
+        return render("idp/login.html", 401, error_text=text, error=None, **form_ctx)
+    if svc.realname.has_totp(result.account_id):
+        # Issue 3: an account with an authenticator always completes the second factor.
+        db.session.commit()
+        return start_second_factor(result.account_id, iid or None, stepup=False)
     # A new session at every login: the old cookie (if any) ends (no fixation).
     svc.sessions.end(sso_cookie())
+    amr = list(result.amr)
     cookie, _ = svc.sessions.create(
-        account_id=result.account_id, subject_seed=result.subject_seed, amr=list(result.amr), acr="cn-l0"
+        account_id=result.account_id, subject_seed=result.subject_seed, amr=amr,
+        acr=svc.session_acr(result.account_id, amr),
     )
     db.session.commit()
     provider().metrics.login(True)
     # The UI cookie gets a new CSRF token after authentication too.
     session.pop("csrf", None)
-    target = url_for("idp.authorize_resume", interaction=iid) if iid else url_for("idp.home")
+    target = url_for("idp.authorize_resume", interaction=iid) if iid else (form_ctx["next"] or url_for("idp.home"))
     response = _see_other(target)
     set_sso_cookie(response, cookie)
     return response

@@ -1,0 +1,549 @@
+"""Real-name pages (issue 3): registration with registry verification and an SMS code,
+second factor at login, step-up for a client's requested level, and the citizen's
+account page (level, masked identity, phone, authenticator, password)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import make_response, redirect, request, session, url_for
+from markupsafe import Markup
+
+from common.crypto import constant_time_equals, random_token
+from common.db import db
+from common.errors import DomainError
+from realname.errors import (
+    DuplicateIdentityError,
+    RealnameInputError,
+    RegistryUnavailableError,
+    VerificationFailedError,
+    VerificationThrottledError,
+)
+from realname.otp import OtpThrottledError
+from realname.service import parse_identity_input
+from realname.totp import new_secret, provisioning_uri, qr_svg
+
+from ..accounts import normalize_phone
+from ..assurance import LEVELS, rank
+from ..errors import DuplicateAccountError, InvalidCredentialsError
+from ..i18n import error_text
+from ..models import Account
+from ..passwords import WeakPasswordError, validate_password
+from . import bp
+from ._web import (
+    allow_form_target,
+    browser_id,
+    check_csrf,
+    client_ip,
+    load_interaction,
+    locale,
+    provider,
+    render,
+    services,
+    set_sso_cookie,
+    sso_cookie,
+)
+from .oauth import pending_request
+
+PENDING_TTL = 600
+MFA_MAX_FAILURES = 5
+
+
+def _see_other(location: str) -> Any:
+    return redirect(location, code=303)
+
+
+def _err(exc: DomainError) -> str:
+    return error_text(exc.code, exc.public_message, locale())
+
+
+def _msg(code: str) -> str:
+    return error_text(code, code, locale())
+
+
+def _masked_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:]
+
+
+def _next_after(iid: str | None) -> str:
+    return url_for("idp.authorize_resume", interaction=iid) if iid else url_for("idp.account")
+
+
+def _put(kind: str, data: dict[str, Any]) -> str:
+    """Park a step of a multi-page flow, encrypted, bound to this browser."""
+    pid = random_token(24)
+    data = dict(data, bid=browser_id())
+    blob = provider().cipher.encrypt(json.dumps(data), f"pending.{kind}")
+    provider().store.set(f"pending:{kind}:{pid}", blob.encode(), PENDING_TTL)
+    return pid
+
+
+def _get(kind: str, pid: str | None) -> dict[str, Any] | None:
+    if not pid or len(pid) > 64:
+        return None
+    raw = provider().store.get(f"pending:{kind}:{pid}")
+    if raw is None:
+        return None
+    data: dict[str, Any] = json.loads(provider().cipher.decrypt(raw.decode(), f"pending.{kind}"))
+    if not constant_time_equals(data.get("bid", ""), session.get("bid", "")):
+        return None
+    return data
+
+
+def _update(kind: str, pid: str, data: dict[str, Any]) -> None:
+    blob = provider().cipher.encrypt(json.dumps(data), f"pending.{kind}")
+    provider().store.set(f"pending:{kind}:{pid}", blob.encode(), PENDING_TTL)
+
+
+def _drop(kind: str, pid: str) -> None:
+    provider().store.delete(f"pending:{kind}:{pid}")
+
+
+def _send_sms(purpose: str, target: str, phone: str) -> str | None:
+    """Issue and send a code; returns an error code for the form, or None."""
+    try:
+        code = services().otp.issue(purpose, target)
+    except OtpThrottledError:
+        return "otp_throttled"
+    text = f"【一网】验证码 {code}，5 分钟内有效。请勿告诉他人。"
+    return None if provider().sms.send(phone, text) else "sms_failed"
+
+
+def _current() -> tuple[Any, Account] | None:
+    svc = services()
+    sso = svc.sessions.get(sso_cookie())
+    if sso is None:
+        return None
+    account = svc.session.get(Account, sso.account_id)
+    if account is None or account.status != "active":
+        return None
+    return sso, account
+
+
+def _login_first() -> Any:
+    return _see_other(url_for("idp.login", next=request.path))
+
+
+# -- registration ---------------------------------------------------------------------
+
+
+@bp.get("/register")
+def register() -> Any:
+    iid = request.args.get("interaction", "")
+    return render("idp/register.html", form={}, errors={}, error=None, interaction=iid)
+
+
+@bp.post("/register")
+def register_submit() -> Any:
+    form = {k: request.form.get(k, "")[:64] for k in ("name", "id_number", "phone", "username")}
+    iid = request.form.get("interaction", "")
+
+    def again(status: int, error: str | None = None, errors: dict[str, str] | None = None) -> Any:
+        return render("idp/register.html", status, form=form, errors=errors or {}, error=error, interaction=iid)
+
+    if not check_csrf():
+        return again(400, _msg("csrf.expired"))
+    svc = services()
+    today = svc.p.clock.now().date()
+    try:
+        name, rid = parse_identity_input(form["name"], form["id_number"], today=today)
+    except RealnameInputError as exc:
+        return again(400, errors={exc.field: exc.public_message})
+    phone = normalize_phone(form["phone"])
+    if phone is None:
+        return again(400, errors={"phone": _msg("bad_phone")})
+    password = request.form.get("password", "")
+    username = form["username"].strip() or None
+    try:
+        validate_password(password, context=tuple(x for x in (username, phone, rid.number) if x))
+    except WeakPasswordError as exc:
+        return again(400, errors={"password": exc.public_message})
+    if svc.realname.account_for_id_number(rid.number) is not None:
+        return again(409, _err(DuplicateIdentityError()))
+    if svc.accounts.find_by_identifier(phone) is not None or (username and svc.accounts.find_by_identifier(username)):
+        return again(409, _err(DuplicateAccountError()))
+    try:
+        svc.realname.check_registry(
+            name, rid, account_key="register:" + svc.realname.id_index(rid.number), client_ip=client_ip()
+        )
+    except RegistryUnavailableError as exc:
+        # Issue 3: registry down → a clear page, nothing written, the form kept for a retry.
+        return again(503, _err(exc))
+    except (VerificationFailedError, VerificationThrottledError) as exc:
+        return again(exc.status_code if isinstance(exc, VerificationThrottledError) else 400, _err(exc))
+    pid = _put("register", {
+        "name": name, "id_number": rid.number, "phone": phone, "username": username,
+        "password_hash": svc.p.passwords.hash(password), "interaction": iid,
+    })
+    failure = _send_sms("register", pid, phone)
+    if failure:
+        _drop("register", pid)
+        return again(429 if failure == "otp_throttled" else 503, _msg(failure))
+    db.session.commit()  # the throttling counters only; no account yet
+    return _see_other(url_for("idp.register_confirm", pending=pid))
+
+
+@bp.get("/register/confirm")
+def register_confirm() -> Any:
+    pid = request.args.get("pending", "")
+    data = _get("register", pid)
+    if data is None:
+        return render("idp/error.html", 400, error="registration_expired")
+    return render("idp/register_confirm.html", pending=pid, masked_phone=_masked_phone(data["phone"]), error=None)
+
+
+@bp.post("/register/confirm")
+def register_confirm_submit() -> Any:
+    pid = request.form.get("pending", "")
+    data = _get("register", pid)
+    if data is None:
+        return render("idp/error.html", 400, error="registration_expired")
+    page: dict[str, Any] = {"pending": pid, "masked_phone": _masked_phone(data["phone"])}
+    if not check_csrf():
+        return render("idp/register_confirm.html", 400, error=_msg("csrf.expired"), **page)
+    svc = services()
+    if not svc.otp.verify("register", pid, request.form.get("code", "")[:12]):
+        return render("idp/register_confirm.html", 400, error=_msg("bad_code"), **page)
+    today = svc.p.clock.now().date()
+    name, rid = parse_identity_input(data["name"], data["id_number"], today=today)
+    try:
+        account = svc.accounts.create(
+            username=data["username"], password=None, password_hash=data["password_hash"], phone=data["phone"]
+        )
+        svc.accounts.mark_phone_verified(account)
+        identity = svc.realname.bind_identity(account.id, name, rid)
+    except (DuplicateAccountError, DuplicateIdentityError) as exc:
+        db.session.rollback()
+        return render("idp/register_confirm.html", 409, error=_err(exc), **page)
+    amr = ["pwd", "sms"]
+    try:
+        # 三要素: the carrier confirms the phone is this person's → a bound factor (cn-l2).
+        svc.realname.bind_phone(identity, data["phone"], client_ip=client_ip())
+    except (RegistryUnavailableError, VerificationThrottledError):
+        pass  # the phone stays verified by SMS but unbound; the account page offers a retry
+    cookie, _ = svc.sessions.create(
+        account_id=account.id, subject_seed=account.subject_seed, amr=amr,
+        acr=svc.session_acr(account.id, amr),
+    )
+    db.session.commit()
+    _drop("register", pid)
+    session.pop("csrf", None)
+    response = _see_other(_next_after(data.get("interaction") or None))
+    set_sso_cookie(response, cookie)
+    return response
+
+
+# -- second factor ---------------------------------------------------------------------
+
+
+def start_second_factor(account_id: int, iid: str | None, *, stepup: bool) -> Any:
+    """Send the browser to the second-factor page for this account."""
+    pid = _put("mfa", {"account_id": account_id, "interaction": iid or "", "stepup": stepup, "failures": 0})
+    return _see_other(url_for("idp.mfa", pending=pid))
+
+
+def _mfa_page(pid: str, data: dict[str, Any], status: int = 200, error: str | None = None,
+              notice: str | None = None) -> Any:
+    svc = services()
+    account = svc.session.get(Account, data["account_id"])
+    iid = data.get("interaction") or None
+    if iid:
+        record = load_interaction(iid)
+        req = pending_request(record) if record else None
+        if req is not None:
+            allow_form_target(req.redirect_uri)
+    can_sms = bool(account and account.phone_verified_at and account.phone_enc)
+    return render("idp/mfa.html", status, pending=pid, has_totp=svc.realname.has_totp(data["account_id"]),
+                  can_sms=can_sms, error=error, notice=notice)
+
+
+@bp.get("/login/mfa")
+def mfa() -> Any:
+    pid = request.args.get("pending", "")
+    data = _get("mfa", pid)
+    if data is None:
+        return render("idp/error.html", 400, error="login_expired")
+    return _mfa_page(pid, data)
+
+
+@bp.post("/login/mfa")
+def mfa_submit() -> Any:
+    pid = request.form.get("pending", "")
+    data = _get("mfa", pid)
+    if data is None:
+        return render("idp/error.html", 400, error="login_expired")
+    if not check_csrf():
+        return _mfa_page(pid, data, 400, _msg("csrf.expired"))
+    svc = services()
+    account = svc.session.get(Account, data["account_id"])
+    if account is None or account.status != "active":
+        _drop("mfa", pid)
+        return render("idp/error.html", 400, error="login_expired")
+    if request.form.get("action") == "send_sms":
+        phone = svc.accounts.phone_of(account)
+        if not (phone and account.phone_verified_at):
+            return _mfa_page(pid, data, 400, _msg("bad_phone"))
+        failure = _send_sms("login", f"acct:{account.id}", phone)
+        if failure:
+            return _mfa_page(pid, data, 429, _msg(failure))
+        return _mfa_page(pid, data, notice=_msg("mfa.sms_sent"))
+    used: str | None = None
+    totp, recovery, sms = (request.form.get(k, "").strip()[:20] for k in ("totp", "recovery", "sms"))
+    if totp and svc.realname.verify_totp(account.id, totp):
+        used = "otp"
+    elif recovery and svc.realname.use_recovery_code(account.id, recovery):
+        used = "otp"  # a one-time password from the recovery list (RFC 8176 "otp")
+    elif sms and account.phone_verified_at and svc.otp.verify("login", f"acct:{account.id}", sms):
+        used = "sms"
+    if used is None:
+        data["failures"] = int(data.get("failures", 0)) + 1
+        if data["failures"] >= MFA_MAX_FAILURES:
+            _drop("mfa", pid)
+            return render("idp/error.html", 401, error="too_many_attempts")
+        _update("mfa", pid, data)
+        return _mfa_page(pid, data, 401, _msg("bad_code"))
+    _drop("mfa", pid)
+    iid = data.get("interaction") or None
+    if data.get("stepup"):
+        current = svc.sessions.get(sso_cookie())
+        amr = list(dict.fromkeys([*(current.amr if current else ["pwd"]), used]))
+        result = svc.sessions.reauthenticate(sso_cookie(), add_amr=[used], acr=svc.session_acr(account.id, amr))
+        if result is None:
+            return _see_other(_next_after(iid))
+        cookie = result[0]
+    else:
+        amr = ["pwd", used]
+        svc.sessions.end(sso_cookie())
+        cookie, _ = svc.sessions.create(account_id=account.id, subject_seed=account.subject_seed, amr=amr,
+                                        acr=svc.session_acr(account.id, amr))
+    db.session.commit()
+    provider().metrics.login(True)
+    session.pop("csrf", None)
+    response = _see_other(_next_after(iid))
+    set_sso_cookie(response, cookie)
+    return response
+
+
+# -- step-up ---------------------------------------------------------------------------
+
+
+@bp.get("/stepup")
+def stepup() -> Any:
+    """Take the user through what the requested level still needs (issue 3): identity
+    verification for cn-l1, a possession factor in this login for cn-l2, then back to
+    the authorization request."""
+    iid = request.args.get("interaction", "")
+    record = load_interaction(iid)
+    req = pending_request(record) if record else None
+    if req is None:
+        return render("idp/error.html", 400, error="interaction_expired")
+    current = _current()
+    if current is None:
+        return _see_other(url_for("idp.authorize_resume", interaction=iid))
+    sso, account = current
+    svc = services()
+    wanted = [v for v in req.acr_values if v in LEVELS]
+    target = min(wanted, key=rank) if wanted else "cn-l0"
+    if rank(svc.session_acr(account.id, sso.amr)) >= rank(target):
+        return _see_other(url_for("idp.authorize_resume", interaction=iid))
+    identity = svc.realname.identity_of(account.id)
+    if identity is None:
+        allow_form_target(req.redirect_uri)
+        return render("idp/verify.html", form={}, errors={}, error=None, interaction=iid)
+    if svc.realname.has_totp(account.id):
+        return start_second_factor(account.id, iid, stepup=True)
+    if account.phone_verified_at and identity.phone_bound_at:
+        return start_second_factor(account.id, iid, stepup=True)
+    # No bound factor yet: enrolling an authenticator proves possession of it.
+    return _see_other(url_for("idp.totp", interaction=iid))
+
+
+# -- identity verification ---------------------------------------------------------------
+
+
+@bp.get("/account/verify")
+def verify() -> Any:
+    if _current() is None:
+        return _login_first()
+    return render("idp/verify.html", form={}, errors={}, error=None, interaction="")
+
+
+@bp.post("/account/verify")
+def verify_submit() -> Any:
+    current = _current()
+    if current is None:
+        return _login_first()
+    _, account = current
+    iid = request.form.get("interaction", "")
+    form = {k: request.form.get(k, "")[:64] for k in ("name", "id_number")}
+
+    def again(status: int, error: str | None = None, errors: dict[str, str] | None = None) -> Any:
+        return render("idp/verify.html", status, form=form, errors=errors or {}, error=error, interaction=iid)
+
+    if not check_csrf():
+        return again(400, _msg("csrf.expired"))
+    svc = services()
+    try:
+        name, rid = parse_identity_input(form["name"], form["id_number"], today=svc.p.clock.now().date())
+        svc.realname.check_registry(name, rid, account_key=f"acct:{account.id}", client_ip=client_ip())
+        svc.realname.bind_identity(account.id, name, rid)
+    except RealnameInputError as exc:
+        return again(400, errors={exc.field: exc.public_message})
+    except RegistryUnavailableError as exc:
+        db.session.rollback()
+        return again(503, _err(exc))
+    except (VerificationFailedError, VerificationThrottledError, DuplicateIdentityError) as exc:
+        db.session.commit()  # keep the rate-limit counters' effect; nothing else was written
+        return again(exc.status_code, _err(exc))
+    phone = svc.accounts.phone_of(account)
+    if phone and account.phone_verified_at:
+        identity = svc.realname.identity_of(account.id)
+        if identity is not None:
+            try:
+                svc.realname.bind_phone(identity, phone, client_ip=client_ip())
+            except (RegistryUnavailableError, VerificationThrottledError):
+                pass
+    db.session.commit()
+    if iid:
+        return _see_other(url_for("idp.stepup", interaction=iid))
+    return _see_other(url_for("idp.account", saved=1))
+
+
+# -- account page ------------------------------------------------------------------------
+
+
+@bp.get("/account")
+def account() -> Any:
+    current = _current()
+    if current is None:
+        return _login_first()
+    _, acct = current
+    svc = services()
+    identity = svc.realname.identity_of(acct.id)
+    phone = svc.accounts.phone_of(acct)
+    return render(
+        "idp/account.html",
+        level=svc.realname.level_of(acct.id),
+        identity=svc.realname.view(identity) if identity else None,
+        phone=_masked_phone(phone) if phone else None,
+        phone_verified=acct.phone_verified_at is not None,
+        has_totp=svc.realname.has_totp(acct.id),
+        notice=_msg("saved") if request.args.get("saved") else None,
+    )
+
+
+@bp.get("/account/totp")
+def totp() -> Any:
+    current = _current()
+    if current is None:
+        return _login_first()
+    _, acct = current
+    svc = services()
+    secret = svc.realname.start_totp_enrollment(acct.id, new_secret())
+    label = acct.username or f"account-{acct.subject_seed[:6]}"
+    iid = request.args.get("interaction", "")
+    return render("idp/totp.html", qr=Markup(qr_svg(provisioning_uri(secret, label))), secret=secret,  # noqa: S704 - SVG we generated
+                  interaction=iid, error=None)
+
+
+@bp.post("/account/totp")
+def totp_submit() -> Any:
+    current = _current()
+    if current is None:
+        return _login_first()
+    _, acct = current
+    iid = request.form.get("interaction", "")
+    svc = services()
+    if not check_csrf():
+        return render("idp/error.html", 400, error="csrf")
+    codes = svc.realname.confirm_totp(acct.id, request.form.get("code", "")[:12])
+    if codes is None:
+        secret = svc.realname.pending_totp_secret(acct.id)
+        if secret is None:
+            return _see_other(url_for("idp.totp", interaction=iid))
+        label = acct.username or f"account-{acct.subject_seed[:6]}"
+        return render("idp/totp.html", 400, qr=Markup(qr_svg(provisioning_uri(secret, label))), secret=secret,  # noqa: S704
+                      interaction=iid, error=_msg("bad_code"))
+    # Entering a code from the new authenticator is a possession proof in this login.
+    sso = svc.sessions.get(sso_cookie())
+    amr = list(dict.fromkeys([*(sso.amr if sso else ["pwd"]), "otp"]))
+    result = svc.sessions.reauthenticate(sso_cookie(), add_amr=["otp"], acr=svc.session_acr(acct.id, amr))
+    db.session.commit()
+    body, status = render("idp/recovery_codes.html", codes=codes, next_url=_next_after(iid or None))
+    response = make_response(body, status)
+    if result is not None:
+        set_sso_cookie(response, result[0])
+    return response
+
+
+@bp.get("/account/phone")
+def phone() -> Any:
+    current = _current()
+    if current is None:
+        return _login_first()
+    number = services().accounts.phone_of(current[1])
+    return render("idp/phone.html", masked_phone=_masked_phone(number) if number else "—", error=None, notice=None)
+
+
+@bp.post("/account/phone")
+def phone_submit() -> Any:
+    current = _current()
+    if current is None:
+        return _login_first()
+    _, acct = current
+    svc = services()
+    number = svc.accounts.phone_of(acct)
+    page: dict[str, Any] = {"masked_phone": _masked_phone(number) if number else "—"}
+    if not check_csrf():
+        return render("idp/phone.html", 400, error=_msg("csrf.expired"), notice=None, **page)
+    if not number:
+        return render("idp/phone.html", 400, error=_msg("bad_phone"), notice=None, **page)
+    if request.form.get("action") == "send":
+        failure = _send_sms("phone-verify", f"acct:{acct.id}", number)
+        if failure:
+            return render("idp/phone.html", 429, error=_msg(failure), notice=None, **page)
+        return render("idp/phone.html", error=None, notice=_msg("mfa.sms_sent"), **page)
+    if not svc.otp.verify("phone-verify", f"acct:{acct.id}", request.form.get("code", "")[:12]):
+        return render("idp/phone.html", 400, error=_msg("bad_code"), notice=None, **page)
+    svc.accounts.mark_phone_verified(acct)
+    identity = svc.realname.identity_of(acct.id)
+    if identity is not None and identity.phone_bound_at is None:
+        try:
+            svc.realname.bind_phone(identity, number, client_ip=client_ip())
+        except (RegistryUnavailableError, VerificationThrottledError):
+            pass
+    db.session.commit()
+    return _see_other(url_for("idp.account", saved=1))
+
+
+@bp.get("/account/password")
+def password() -> Any:
+    if _current() is None:
+        return _login_first()
+    return render("idp/password.html", error=None)
+
+
+@bp.post("/account/password")
+def password_submit() -> Any:
+    current = _current()
+    if current is None:
+        return _login_first()
+    _, acct = current
+    if not check_csrf():
+        return render("idp/password.html", 400, error=_msg("csrf.expired"))
+    svc = services()
+    try:
+        svc.accounts.change_password(acct, request.form.get("current", ""), request.form.get("new", ""))
+    except InvalidCredentialsError as exc:
+        return render("idp/password.html", 400, error=_err(exc))
+    except WeakPasswordError as exc:
+        return render("idp/password.html", 400, error=exc.public_message)
+    # Re-authentication: a new cookie value for this session.
+    sso = svc.sessions.get(sso_cookie())
+    result = svc.sessions.reauthenticate(sso_cookie(), add_amr=[], acr=sso.acr if sso else "cn-l0")
+    db.session.commit()
+    response = _see_other(url_for("idp.account", saved=1))
+    if result is not None:
+        set_sso_cookie(response, result[0])
+    return response
