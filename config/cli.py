@@ -354,6 +354,28 @@ def realname_generate_registry(count: int, out: Any, seed: int, as_json: bool) -
     _emit(as_json, {"written": n}, f"wrote {n} synthetic records")
 
 
+@realname_cli.command("rotate-keys")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=1000, help="Rows per transaction.")
+@click.option("--json", "as_json", is_flag=True)
+def realname_rotate_keys(batch: int, as_json: bool) -> None:
+    """Re-encrypt personal data (identities, TOTP secrets, account names and phones) and
+    signing keys under the first key of YIWANG_DATA_KEYS, in short transactions, while
+    the service runs. Put the new key first, keep the old one listed until this reports
+    0 left, then remove the old key."""
+    svc = _services()
+    total = 0
+    while True:
+        changed = svc.realname.reencrypt_batch(batch) + svc.accounts.reencrypt_batch(batch)
+        db.session.commit()
+        total += changed
+        if changed == 0:
+            break
+    total += svc.keys.reencrypt()
+    db.session.commit()
+    _emit(as_json, {"reencrypted": total, "active_key": svc.p.cipher.active},
+          f"re-encrypted {total} rows under key {svc.p.cipher.active}")
+
+
 def register_cli(app: Flask) -> None:
     for group in (clients_cli, users_cli, keys_cli, logout_cli, realname_cli):
         app.cli.add_command(group)

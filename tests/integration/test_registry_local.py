@@ -88,3 +88,33 @@ def test_generated_records_are_valid_and_importable(app, services, tmp_path):
     out2 = tmp_path / "again.csv"
     runner.invoke(args=["realname", "generate-registry", "--count", "300", "--out", str(out2)])
     assert out.read_text(encoding="utf-8") == out2.read_text(encoding="utf-8")
+
+
+def test_rotate_keys_command_reencrypts_everything(app, services, tmp_path):
+    from config.app import create_app
+    from config.settings import Settings
+    from realname.service import parse_identity_input
+    from tests.conftest import make_settings
+
+    acct = services.accounts.create(username="rotator", password="a long enough secret", name="王五",
+                                    phone="13800000001")
+    name, rid = parse_identity_input("张三", NUMBER, today=services.p.clock.now().date())
+    services.realname.bind_identity(acct.id, name, rid)
+    db.session.commit()
+    base: Settings = app.config["YIWANG_SETTINGS"]
+    rotated_settings = make_settings(
+        tmp_path, base.database_url,
+        data_keys="new:" + "bmV3LWRhdGEta2V5LW5ldy1kYXRhLWtleS1uZXctMzI," + base.data_keys.get_secret_value(),
+    )
+    rotated = create_app(rotated_settings, store=services.p.store, clock=services.p.clock)
+    with rotated.app_context():
+        result = rotated.test_cli_runner().invoke(args=["realname", "rotate-keys", "--batch", "1", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["reencrypted"] >= 2
+        again = rotated.test_cli_runner().invoke(args=["realname", "rotate-keys", "--json"])
+        assert json.loads(again.output)["reencrypted"] == 0
+        svc = rotated.extensions["yiwang.provider"].services(db.session)
+        identity = svc.realname.identity_of(acct.id)
+        assert identity.name_enc.startswith("v1.new.") and svc.realname.id_number_of(identity) == NUMBER
+        account = svc.accounts.get(acct.id)
+        assert account.name_enc.startswith("v1.new.") and svc.accounts.name_of(account) == "王五"
