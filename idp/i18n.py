@@ -64,6 +64,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "account.identity": ("实名信息", "Verified identity"),
     "account.not_verified": ("尚未实名认证", "Not verified yet"),
     "account.verify": ("进行实名认证", "Verify my identity"),
+    "account.recheck": ("重新核验", "Check again"),
     "account.phone": ("手机号码", "Phone"),
     "account.phone_verified": ("已验证", "verified"),
     "account.phone_unverified": ("未验证", "not verified"),

@@ -180,6 +180,16 @@ class RealnameService:
             raise DuplicateIdentityError("id number bound elsewhere") from exc
         return identity
 
+    def recheck(self, identity: Identity, *, client_ip: str) -> None:
+        """Ask the registry again about a verified identity (the citizen's "re-run
+        verification"); a match refreshes ``verified_at``. Raises like
+        ``check_registry``."""
+        name = self.name_of(identity)
+        rid = parse_id_number(self.id_number_of(identity), today=self._clock.now().date())
+        self.check_registry(name, rid, account_key=f"acct:{identity.account_id}", client_ip=client_ip)
+        identity.verified_at = identity.updated_at = self._clock.now()
+        identity.verified_by = self._registry.name
+
     def bind_phone(self, identity: Identity, phone: str, *, client_ip: str) -> bool:
         """三要素: ask the registry/carrier whether ``phone`` belongs to the verified
         person; on a match the phone counts as a bound possession factor (cn-l2). Raises

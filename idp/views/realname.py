@@ -384,6 +384,16 @@ def verify_submit() -> Any:
     if not check_csrf():
         return again(400, _msg("csrf.expired"))
     svc = services()
+    existing = svc.realname.identity_of(account.id)
+    if existing is not None:
+        # Re-run verification with the stored identity (account page).
+        try:
+            svc.realname.recheck(existing, client_ip=client_ip())
+        except (RegistryUnavailableError, VerificationFailedError, VerificationThrottledError) as exc:
+            db.session.commit()
+            return _see_other(url_for("idp.account", problem=exc.code))
+        db.session.commit()
+        return _see_other(url_for("idp.account", saved=1))
     try:
         name, rid = parse_identity_input(form["name"], form["id_number"], today=svc.p.clock.now().date())
         svc.realname.check_registry(name, rid, account_key=f"acct:{account.id}", client_ip=client_ip())
@@ -430,6 +440,7 @@ def account() -> Any:
         phone_verified=acct.phone_verified_at is not None,
         has_totp=svc.realname.has_totp(acct.id),
         notice=_msg("saved") if request.args.get("saved") else None,
+        problem=_msg(request.args["problem"]) if request.args.get("problem", "").isidentifier() else None,
     )
 
 

@@ -274,3 +274,14 @@ def test_registered_number_must_be_valid_for_today(http, app, registry, clock):
     future = first17 + check_character(first17)
     resp = register(http, app, name="张三", number=future, phone="13800138001")
     assert resp.status_code == 400 and 'id="id_number-error"' in resp.get_data(as_text=True)
+
+
+def test_rerun_verification_from_the_account_page(http, app, registry, services, clock):
+    assert register(http, app, name="张三", number=NUMBER, phone="13800138001").status_code == 303
+    before = db.session.query(Identity).one().verified_at
+    clock.advance(600)  # within the session's idle timeout
+    html = account_page(http)
+    resp = http.post("/account/verify", data={"csrf_token": form_field(html, "csrf_token")})
+    assert resp.status_code == 303 and "saved=1" in resp.headers["Location"]
+    db.session.expire_all()
+    assert db.session.query(Identity).one().verified_at > before
