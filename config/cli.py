@@ -269,6 +269,7 @@ def logout_deliver(as_json: bool) -> None:
 DEMO_USER = "demo"
 DEMO_PASSWORD = "yiwang-demo-2026"  # noqa: S105 - documented demo account, development only
 DEMO_REDIRECT = "http://127.0.0.1:8080/callback"
+DEMO_IDENTITIES = (("张三", "11010519491231002X", "13800138000"), ("李四", "440524188001010014", None))
 
 
 @click.command("demo")
@@ -297,16 +298,25 @@ def demo(as_json: bool) -> None:
             scopes=["openid", "profile", "phone", "offline_access"],
         )
         secret = created_secret or ""
+    # Two registry entries (GB 11643-1999's own example numbers), so registration at
+    # /register can be tried: the first with a carrier-registered phone (reaches cn-l2).
+    from realname.importer import ImportReport, RegistryImporter, RegistryRow
+
+    RegistryImporter(svc.session, svc.p.hasher, svc.p.clock.now()).load(
+        [RegistryRow(*DEMO_IDENTITIES[0]), RegistryRow(*DEMO_IDENTITIES[1])], ImportReport()
+    )
     issuer = svc.p.settings.issuer
     data = {"issuer": issuer, "client_id": client.client_id, "client_secret": secret,
-            "redirect_uri": DEMO_REDIRECT, "username": DEMO_USER, "password": DEMO_PASSWORD}
+            "redirect_uri": DEMO_REDIRECT, "username": DEMO_USER, "password": DEMO_PASSWORD,
+            "registry_samples": [list(x) for x in DEMO_IDENTITIES]}
     text = (
         "Demo data ready\n"
         f"  issuer        {issuer}  (discovery: {issuer}/.well-known/openid-configuration)\n"
         f"  client_id     {client.client_id}\n"
         f"  client_secret {secret}\n"
         f"  redirect_uri  {DEMO_REDIRECT}\n"
-        f"  user          {DEMO_USER} / {DEMO_PASSWORD}"
+        f"  user          {DEMO_USER} / {DEMO_PASSWORD}\n"
+        f"  register at   {issuer}/register with 张三 / 11010519491231002X / 13800138000 (SMS code in this log)"
     )
     _emit(as_json, data, text)
 
