@@ -396,7 +396,9 @@ class RefreshGrant(_IssuingGrant, grants.RefreshTokenGrant):
             raise InvalidGrantError("The account is not active.")
         # RFC 6749 §6: the new scope may narrow, never widen (checked by Authlib).
         scope = self.request.payload.scope or row.scope
-        svc.tokens.mark_rotated(row)
+        if not svc.tokens.claim_rotation(row):
+            # Another request rotated this token first: a reuse (the family is revoked).
+            raise InvalidGrantError()
         body = self._token_response(
             client=client,
             account_id=account.id,

@@ -405,8 +405,25 @@ class TokenService:
             return RefreshOutcome(None, False)
         return RefreshOutcome(row, False)
 
-    def mark_rotated(self, row: RefreshToken) -> None:
-        row.rotated_at = self._clock.now()
+    def claim_rotation(self, row: RefreshToken) -> bool:
+        """Mark the token rotated, atomically: only one request may rotate a token.
+
+        A conditional UPDATE (``rotated_at IS NULL``) decides; under concurrency the
+        database serialises the two updates and the second matches no row. The loser is
+        a reuse: the whole family is revoked (RFC 9700 §4.14.2) and False returned.
+        """
+        now = self._clock.now()
+        result = self._session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+            .values(rotated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            row.rotated_at = now
+            return True
+        self.revoke_grant(row.family_id)
+        return False
 
     def revoke_refresh_token(self, token: str, client_id: str) -> bool:
         """RFC 7009 §2.1: revoking a refresh token revokes its grant. False when the

@@ -32,7 +32,9 @@ def provisioning_uri(secret: str, account_label: str) -> str:
 def qr_svg(uri: str) -> str:
     """The provisioning URI as an inline SVG QR code (no script, no external request)."""
     buf = io.BytesIO()
-    segno.make(uri, error="m").save(buf, kind="svg", scale=5, border=2, xmldecl=False, svgns=True)
+    # A viewBox (omitsize) rather than a fixed width/height: the page sizes the code with
+    # CSS, and a fixed size larger than that box would clip modules and the quiet zone.
+    segno.make(uri, error="m").save(buf, kind="svg", scale=5, border=2, xmldecl=False, svgns=True, omitsize=True)
     return buf.getvalue().decode()
 
 

@@ -170,7 +170,7 @@ def test_login_page_csp_clean_and_localised(
     assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert page.locator("h1").inner_text() == "登录"
-    assert page.locator("label[for=identifier]").inner_text() == "用户名或手机号"
+    assert page.locator("label[for=identifier]").inner_text() == "用户名、手机号或身份证号"
     # The stylesheet is ours and loaded (CSP style-src 'self').
     assert page.evaluate("getComputedStyle(document.body).fontFamily") != ""
     assert any(urlsplit(r.url).path.endswith("/yiwang.css") and r.status == 200 for r in responses)
