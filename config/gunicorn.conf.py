@@ -22,8 +22,9 @@ loglevel = os.environ.get("YIWANG_LOG_LEVEL", "info").lower()
 # Trust X-Forwarded-* only from the proxy; the app applies ProxyFix with
 # YIWANG_TRUSTED_PROXIES hops.
 forwarded_allow_ips = os.environ.get("YIWANG_FORWARDED_ALLOW_IPS", "127.0.0.1")
-max_requests = 20000
-max_requests_jitter = 2000
+# Recycle workers rarely: each restart starts with cold key and client caches (bench/README.md).
+max_requests = 500000
+max_requests_jitter = 50000
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]

@@ -148,6 +148,11 @@ class KeyService:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [dict(r.public_jwk) for r in self.published()]}
 
+    def active_kids(self) -> dict[str, str]:
+        """alg → kid of the active keys (cheap: no decryption)."""
+        rows = self._session.execute(select(SigningKey.alg, SigningKey.kid).where(SigningKey.state == "active"))
+        return {alg: kid for alg, kid in rows}
+
     def active(self) -> dict[str, ActiveKey]:
         out = {}
         for row in self._session.scalars(select(SigningKey).where(SigningKey.state == "active")):
@@ -186,21 +191,39 @@ class KeyCache:
         self._verify: dict[str, ECKey | RSAKey] = {}
         self._last_forced = 0.0
 
-    def _refresh(self, service: KeyService) -> None:
-        with self._lock:
-            if self._expires > time.monotonic():
+    def _refresh(self, service: KeyService, *, force: bool = False) -> None:
+        # Once loaded, a refresh never makes requests wait: the thread that gets the lock
+        # reloads, the others keep signing with the current keys (still valid: see the
+        # class policy).
+        loaded = bool(self._active)
+        if not self._lock.acquire(blocking=not loaded or force):
+            return
+        try:
+            if self._expires > time.monotonic() and not force:
                 return
-            active = service.active()
+            kids = service.active_kids()
+            # Decrypt and parse private keys only when the active set changed.
+            if {a: k.kid for a, k in self._active.items()} != kids:
+                active = service.active()
+            else:
+                active = self._active
             jwks = service.jwks()
             verify: dict[str, ECKey | RSAKey] = {}
             for jwk in jwks["keys"]:
-                verify[jwk["kid"]] = ECKey.import_key(jwk) if jwk["kty"] == "EC" else RSAKey.import_key(jwk)
+                known = self._verify.get(jwk["kid"])
+                verify[jwk["kid"]] = known or (
+                    ECKey.import_key(jwk) if jwk["kty"] == "EC" else RSAKey.import_key(jwk)
+                )
             self._active, self._jwks, self._verify = active, jwks, verify
             self._expires = time.monotonic() + self.TTL
+        finally:
+            self._lock.release()
 
     def signing_key(self, service: KeyService, alg: str) -> ActiveKey:
-        if self._expires <= time.monotonic() or alg not in self._active:
+        if self._expires <= time.monotonic():
             self._refresh(service)
+        if alg not in self._active:
+            self._refresh(service, force=True)
         try:
             return self._active[alg]
         except KeyError:
@@ -220,8 +243,7 @@ class KeyCache:
             # A key rotated in by another instance since the last refresh. At most one
             # forced reload a second, so tokens with made-up kids cannot flood the database.
             self._last_forced = now
-            self._expires = 0.0
-            self._refresh(service)
+            self._refresh(service, force=True)
             key = self._verify.get(kid)
         return key
 
