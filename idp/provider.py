@@ -220,14 +220,22 @@ class Services:
         """The highest level the account can reach in a login (account page)."""
         return self.realname.level_of(account.id)
 
-    def available_claims(self, account: Account) -> dict[str, Any]:
+    def available_claims(self, account: Account, names: set[str] | None = None) -> dict[str, Any]:
+        """Claim values of an account; only ``names`` are computed when given, so a
+        request decrypts nothing it does not release (userinfo hot path)."""
+        want = names if names is not None else {"name", "preferred_username", "updated_at", "phone_number",
+                                                "phone_number_verified"}
         accounts = self.accounts
-        phone = accounts.phone_of(account)
-        return {
-            "name": accounts.name_of(account),
-            "preferred_username": account.username,
-            "updated_at": int(account.updated_at.timestamp()),
-            "phone_number": f"+86{phone}" if phone else None,
+        out: dict[str, Any] = {}
+        if "name" in want:
+            out["name"] = accounts.name_of(account)
+        if "preferred_username" in want:
+            out["preferred_username"] = account.username
+        if "updated_at" in want:
+            out["updated_at"] = int(account.updated_at.timestamp())
+        if want & {"phone_number", "phone_number_verified"}:
+            phone = accounts.phone_of(account)
+            out["phone_number"] = f"+86{phone}" if phone else None
             # OIDC Core §5.1: true once the user proved possession (SMS one-time code).
-            "phone_number_verified": (account.phone_verified_at is not None) if phone else None,
-        }
+            out["phone_number_verified"] = (account.phone_verified_at is not None) if phone else None
+        return out

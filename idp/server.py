@@ -293,7 +293,7 @@ class _IssuingGrant:
             names = id_token_claim_names(scope, claims_request)
             if names:
                 account = svc.accounts.get(account_id)
-                extra = select_claims(svc.available_claims(account), names)
+                extra = select_claims(svc.available_claims(account, names), names)
             body["id_token"] = svc.tokens.issue_id_token(
                 client_id=client.client_id,
                 sub=sub,

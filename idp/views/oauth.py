@@ -289,7 +289,8 @@ def userinfo() -> Any:
     # Claims named in the claims parameter's userinfo member travel in the token ("ucl").
     requested = claims.raw.get("ucl")
     claims_request = {"userinfo": dict.fromkeys(requested)} if isinstance(requested, list) else None
-    body.update(select_claims(svc.available_claims(account), userinfo_claim_names(claims.scope, claims_request)))
+    names = userinfo_claim_names(claims.scope, claims_request)
+    body.update(select_claims(svc.available_claims(account, names), names))
     resp = jsonify(body)
     resp.headers["Cache-Control"] = "no-store"
     return resp
