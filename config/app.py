@@ -10,6 +10,7 @@ from flask_migrate import Migrate
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from certificates import models as _certificates_models  # noqa: F401  (tables for Alembic)
 from common.clock import Clock, SystemClock
 from common.crypto import FieldCipher, KeyedHasher
 from common.db import configure_sqlite, db

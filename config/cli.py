@@ -386,7 +386,161 @@ def realname_rotate_keys(batch: int, as_json: bool) -> None:
           f"re-encrypted {total} rows under key {svc.p.cipher.active}")
 
 
+certificates_cli = AppGroup("certificates", help="Legal-person certificates: CA trust registry, CRLs, mapping.")
+ca_cli = AppGroup("ca", help="Registered certificate authorities.")
+crl_cli = AppGroup("crl", help="Certificate revocation lists.")
+certificates_cli.add_command(ca_cli)
+certificates_cli.add_command(crl_cli)
+
+
+def _ca_service() -> Any:
+    from certificates.registry import CaService
+
+    svc = _services()
+    return CaService(svc.session, clock=svc.p.clock)
+
+
+def _ca_dict(row: Any) -> dict[str, Any]:
+    from cryptography import x509
+
+    certs = x509.load_pem_x509_certificates(row.pem_bundle.encode("utf-8"))
+    return {
+        "id": row.id, "name": row.name, "province": row.province, "enabled": row.enabled,
+        "roots": [c.subject.rfc4514_string() for c in certs if c.subject == c.issuer],
+        "intermediates": [c.subject.rfc4514_string() for c in certs if c.subject != c.issuer],
+        "crl_urls": row.crl_urls, "ocsp_url": row.ocsp_url,
+        "crl_number": row.crl_number,
+        "crl_this_update": row.crl_this_update.isoformat() if row.crl_this_update else None,
+        "crl_next_update": row.crl_next_update.isoformat() if row.crl_next_update else None,
+        "profile": row.profile,
+    }
+
+
+def _read_profile(profile_file: Any) -> Any:
+    from certificates.registry import parse_profile
+
+    try:
+        text = profile_file.read()
+    except UnicodeDecodeError:
+        from certificates.registry import InvalidProfileError
+
+        raise InvalidProfileError("not utf-8", public_message="The profile file is not UTF-8 JSON.") from None
+    return parse_profile(text)
+
+
+@ca_cli.command("add")
+@click.option("--name", required=True, help="Display name of the CA.")
+@click.option("--province", required=True, help="Province or region the CA serves.")
+@click.option("--pem", "pem_file", type=click.File("rb"), required=True,
+              help="PEM bundle: root(s) and intermediate CA certificates.")
+@click.option("--profile", "profile_file", type=click.File("r", encoding="utf-8"), default=None,
+              help="Mapping profile (JSON); default: the GM/T 0015 placements.")
+@click.option("--crl-url", "crl_urls", multiple=True, help="CRL distribution URL (repeatable).")
+@click.option("--ocsp-url", default=None, help="OCSP responder URL.")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def ca_add(name: str, province: str, pem_file: Any, profile_file: Any, crl_urls: tuple[str, ...],
+           ocsp_url: str | None, as_json: bool) -> None:
+    """Register a CA (every CA is treated alike; only its mapping profile differs)."""
+    profile = _read_profile(profile_file) if profile_file is not None else None
+    row = _ca_service().add(name=name, province=province, pem_bundle=pem_file.read(), profile=profile,
+                            crl_urls=list(crl_urls), ocsp_url=ocsp_url)
+    data = _ca_dict(row)
+    _emit(as_json, data, f"registered CA {row.id} ({row.name}, {row.province}): "
+                         f"{len(data['roots'])} root(s), {len(data['intermediates'])} intermediate(s)")
+
+
+@ca_cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def ca_list(as_json: bool) -> None:
+    rows = _ca_service().all()
+    _emit(as_json, [_ca_dict(r) for r in rows],
+          "\n".join(f"{r.id}  {r.name}  {r.province}  {'enabled' if r.enabled else 'disabled'}"
+                    f"  CRL {r.crl_number or '-'} until {r.crl_next_update.isoformat() if r.crl_next_update else '-'}"
+                    for r in rows) or "(no CAs)")
+
+
+def _set_ca_enabled(ca_id: int, enabled: bool, as_json: bool) -> None:
+    row = _ca_service().set_enabled(ca_id, enabled)
+    _emit(as_json, {"id": row.id, "enabled": row.enabled}, f"CA {row.id} ({row.name}): {'enabled' if enabled else 'disabled'}")
+
+
+@ca_cli.command("disable")
+@click.argument("ca_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def ca_disable(ca_id: int, as_json: bool) -> None:
+    """Stop trusting a CA (its certificates are refused with CA_DISABLED)."""
+    _set_ca_enabled(ca_id, False, as_json)
+
+
+@ca_cli.command("enable")
+@click.argument("ca_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def ca_enable(ca_id: int, as_json: bool) -> None:
+    _set_ca_enabled(ca_id, True, as_json)
+
+
+@crl_cli.command("load")
+@click.option("--ca", "ca_id", type=int, required=True, help="CA id (see `certificates ca list`).")
+@click.argument("crl_file", type=click.File("rb"))
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def crl_load(ca_id: int, crl_file: Any, as_json: bool) -> None:
+    """Load a CRL (DER or PEM) for a CA: it must be signed by that CA and not older than
+    the CRL it replaces."""
+    from certificates.registry import MAX_CRL_BYTES, InvalidCrlError
+
+    data = crl_file.read(MAX_CRL_BYTES + 1)
+    if len(data) > MAX_CRL_BYTES:
+        raise InvalidCrlError("too large", public_message="The CRL is larger than 64 MiB.")
+    state = _ca_service().load_crl(ca_id, data)
+    out = {"ca_id": state.ca_id, "issuer": state.issuer, "crl_number": state.crl_number,
+           "this_update": state.this_update.isoformat(),
+           "next_update": state.next_update.isoformat() if state.next_update else None, "entries": state.entries}
+    _emit(as_json, out, f"CA {state.ca_id}: CRL {state.crl_number} with {state.entries} entries, "
+                        f"next update {out['next_update'] or '-'}")
+
+
+@certificates_cli.command("map")
+@click.argument("cert_file", type=click.File("rb"))
+@click.option("--ca", "ca_id", type=int, default=None, help="Only this CA's profile (default: every enabled CA).")
+@click.option("--profile", "profile_file", type=click.File("r", encoding="utf-8"), default=None,
+              help="Try an unsaved profile (JSON) instead of the registered ones.")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def certificates_map(cert_file: Any, ca_id: int | None, profile_file: Any, as_json: bool) -> None:
+    """Print what a certificate maps to under each profile, and why (the trail). This
+    reads the certificate only; it does not validate it."""
+    from certificates.registry import try_profile
+
+    sample = cert_file.read()
+    results: list[tuple[int | None, str, bool | None, Any]] = []
+    if profile_file is not None:
+        results.append((None, f"profile {profile_file.name}", None, try_profile(_read_profile(profile_file), sample)))
+    else:
+        for ca, mapping, issuer_match in _ca_service().map_sample(sample, ca_id=ca_id):
+            results.append((ca.ca_id, ca.name, issuer_match, mapping))
+    data = [
+        {"ca_id": cid, "ca_name": label, "issuer_match": match,
+         "identifier": ({"kind": m.identifier.kind, "value": m.identifier.value} if m.identifier else None),
+         "name": m.name, "reason": m.reason, "trail": m.trail}
+        for cid, label, match, m in results
+    ]
+    lines = []
+    for item in data:
+        found = item["identifier"]
+        head = f"{item['ca_name']}" + ("" if item["issuer_match"] is None else
+                                       " (issuer matches)" if item["issuer_match"] else " (other issuer)")
+        lines.append(f"{head}: " + (f"{found['kind']} {found['value']}" if found else str(item["reason"]))
+                     + (f", name {item['name']}" if item["name"] else ""))
+        lines.extend(f"  {step}" for step in item["trail"])
+    _emit(as_json, data, "\n".join(lines) or "(no enabled CA to map with)")
+
+
 def register_cli(app: Flask) -> None:
-    for group in (clients_cli, users_cli, keys_cli, logout_cli, realname_cli):
+    for group in (clients_cli, users_cli, keys_cli, logout_cli, realname_cli, certificates_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)
