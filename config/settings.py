@@ -114,6 +114,18 @@ class Settings(BaseSettings):
         2.0, gt=0, description="Timeout of one back-channel logout POST, seconds."
     )
 
+    # Certificate login (issue 4).
+    client_cert_header: str | None = Field(
+        None,
+        description="mTLS mode: the request header in which a TLS-terminating proxy passes the verified client "
+        "certificate (URL-escaped PEM, e.g. nginx `$ssl_client_escaped_cert`). Unset: mTLS mode is off.",
+    )
+    client_cert_proxies: str = Field(
+        "",
+        description="Comma-separated IP addresses of the proxies allowed to set the client-certificate header; "
+        "the header from any other peer is ignored.",
+    )
+
     # Real-name verification (issue 3).
     registry_adapter: Literal["local", "http"] = Field(
         "local",
@@ -242,6 +254,8 @@ class Settings(BaseSettings):
             secure_cookies=self.secure_cookies,
             backchannel_logout_timeout=self.backchannel_logout_timeout,
             production=self.is_production,
+            client_cert_header=self.client_cert_header,
+            client_cert_proxies=tuple(p.strip() for p in self.client_cert_proxies.split(",") if p.strip()),
         )
 
     def realname_settings(self) -> RealnameSettings:

@@ -135,6 +135,17 @@ class AccountService:
             raise DuplicateAccountError("unique constraint") from exc
         return account
 
+    def create_organization(self) -> Account:
+        """The account of a legal person: no password, no username; it logs in with a
+        certificate, and its subject seed gives it pairwise ``sub`` values like anyone.
+        Flushes."""
+        now = self._clock.now()
+        account = Account(subject_seed=random_token(32), kind="organization", status="active",
+                          created_at=now, updated_at=now)
+        self._session.add(account)
+        self._session.flush()
+        return account
+
     # -- look-ups ---------------------------------------------------------------------
 
     def _id_number(self, identifier: str) -> str | None:

@@ -10,6 +10,8 @@ from typing import Any
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": ("name", "preferred_username", "updated_at"),
     "phone": ("phone_number", "phone_number_verified"),
+    # Issue 4: the legal person behind a certificate login (or an agent's mandate).
+    "legal_person": ("uscc", "legal_person_name", "cert_issuer"),
 }
 
 # Claims an ID token may carry when asked for through ``claims.id_token`` (OIDC Core

@@ -114,6 +114,8 @@ class RefreshToken(Base):
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
     sid: Mapped[str | None] = mapped_column(String(64))
     claims_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Session context (certificate issuer, acting agent) carried into refreshed tokens.
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     family_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

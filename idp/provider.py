@@ -9,6 +9,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from certificates.legal import LegalPersonService
+from certificates.registry import CaService, TrustedCaCache
+from certificates.validation import CertificateValidator
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
 from common.store import Store
@@ -62,6 +65,15 @@ class Provider:
     # Per-process: the http registry keeps its circuit breaker, the SMS sender its client.
     http_registry: HttpRegistry | None = None
     sms: SmsSender = field(default_factory=ConsoleSender)
+    # Per-process: parsed CA snapshots, and the validator whose CRL cache must survive
+    # between logins.
+    trusted_ca_cache: TrustedCaCache = field(default_factory=TrustedCaCache)
+    cert_validator: CertificateValidator | None = None
+
+    def validator(self) -> CertificateValidator:
+        if self.cert_validator is None:
+            self.cert_validator = CertificateValidator(self.clock)
+        return self.cert_validator
 
     @classmethod
     def build_registry(cls, settings: RealnameSettings) -> HttpRegistry | None:
@@ -207,6 +219,20 @@ class Services:
             self._cache["otp"] = OneTimeCodeService(store=self.p.store, clock=self.p.clock, hasher=self.p.hasher)
         return self._cache["otp"]
 
+    @property
+    def cas(self) -> CaService:
+        if "cas" not in self._cache:
+            self._cache["cas"] = CaService(self.session, clock=self.p.clock, cache=self.p.trusted_ca_cache)
+        return self._cache["cas"]
+
+    @property
+    def legal(self) -> LegalPersonService:
+        if "legal" not in self._cache:
+            self._cache["legal"] = LegalPersonService(
+                self.session, clock=self.p.clock, create_account=lambda: self.accounts.create_organization().id
+            )
+        return self._cache["legal"]
+
     def session_acr(self, account_id: int, amr: list[str]) -> str:
         """The level this login reached: identity proofing now, factors used at login."""
         identity = self.realname.identity_of(account_id)
@@ -220,13 +246,24 @@ class Services:
         """The highest level the account can reach in a login (account page)."""
         return self.realname.level_of(account.id)
 
-    def available_claims(self, account: Account, names: set[str] | None = None) -> dict[str, Any]:
+    def available_claims(
+        self, account: Account, names: set[str] | None = None, context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Claim values of an account; only ``names`` are computed when given, so a
-        request decrypts nothing it does not release (userinfo hot path)."""
+        request decrypts nothing it does not release (userinfo hot path). ``context`` is
+        the token's login context (certificate issuer)."""
         want = names if names is not None else {"name", "preferred_username", "updated_at", "phone_number",
-                                                "phone_number_verified"}
+                                                "phone_number_verified", "uscc", "legal_person_name",
+                                                "cert_issuer"}
         accounts = self.accounts
         out: dict[str, Any] = {}
+        if want & {"uscc", "legal_person_name"} and account.kind == "organization":
+            person = self.legal.find_by_account(account.id)
+            if person is not None:
+                out["uscc"] = person.uscc
+                out["legal_person_name"] = person.name
+        if "cert_issuer" in want and context and context.get("cert_issuer"):
+            out["cert_issuer"] = context["cert_issuer"]
         if "name" in want:
             out["name"] = accounts.name_of(account)
         if "preferred_username" in want:

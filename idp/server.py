@@ -252,11 +252,19 @@ class _IssuingGrant:
         grant_id: str,
         refresh: bool,
         family_expires_at: Any = None,
+        context: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         from .claims import id_token_claim_names, select_claims
 
         svc = self.services()
         sub = svc.subject(subject_seed, client)
+        # What tokens say about this login beyond the subject: the CA of a certificate
+        # login, and the agent acting for a legal person as a pairwise sub at this client.
+        token_context: dict[str, Any] = {}
+        if context and context.get("cert_issuer"):
+            token_context["cert_issuer"] = context["cert_issuer"]
+        if context and context.get("agent_seed"):
+            token_context["act"] = {"sub": svc.subject(context["agent_seed"], client)}
         access, jti, expires_in = svc.tokens.issue_access_token(
             client_id=client.client_id,
             sub=sub,
@@ -268,6 +276,7 @@ class _IssuingGrant:
             amr=amr,
             sid=sid,
             userinfo_claims=sorted((claims_request or {}).get("userinfo") or {}) or None,
+            context=token_context or None,
         )
         body: dict[str, Any] = {
             "access_token": access,
@@ -287,13 +296,17 @@ class _IssuingGrant:
                 sid=sid,
                 claims_request=claims_request,
                 family_expires_at=family_expires_at,
+                context=context,
             )
         if "openid" in scope_to_list(scope):
             extra: dict[str, Any] = {}
             names = id_token_claim_names(scope, claims_request)
             if names:
                 account = svc.accounts.get(account_id)
-                extra = select_claims(svc.available_claims(account, names), names)
+                extra = select_claims(svc.available_claims(account, names, token_context), names)
+            if "act" in token_context:
+                # RFC 8693 §4.1: who is acting is part of the authentication result.
+                extra["act"] = token_context["act"]
             body["id_token"] = svc.tokens.issue_id_token(
                 client_id=client.client_id,
                 sub=sub,
@@ -346,6 +359,7 @@ class CodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
             sid=code.sid,
             nonce=code.nonce,
             claims_request=code.claims_request,
+            context=code.context,
             grant_id=grant_id,
             refresh=client.check_grant_type("refresh_token"),
         )
@@ -413,6 +427,7 @@ class RefreshGrant(_IssuingGrant, grants.RefreshTokenGrant):
             grant_id=row.family_id,
             refresh=True,
             family_expires_at=row.family_expires_at,
+            context=row.context,
         )
         return 200, body, JSON_NO_STORE
 

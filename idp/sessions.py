@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from common.clock import Clock
 from common.crypto import KeyedHasher, random_token
@@ -33,6 +34,9 @@ class SsoSession:
     last_seen: int
     # Clients that received tokens in this session: they are told about logout.
     clients: list[str] = field(default_factory=list)
+    # What this login established beyond the account: for a certificate login the CA
+    # ({"cert_issuer": {"name", "province"}}). Never personal data.
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 class SessionService:
@@ -54,7 +58,9 @@ class SessionService:
         self._store.set(key, json.dumps(asdict(session)).encode(), ttl)
         self._store.set(f"sso-sid:{session.sid}", key.encode(), ttl)
 
-    def create(self, *, account_id: int, subject_seed: str, amr: list[str], acr: str) -> tuple[str, SsoSession]:
+    def create(
+        self, *, account_id: int, subject_seed: str, amr: list[str], acr: str, context: dict[str, Any] | None = None
+    ) -> tuple[str, SsoSession]:
         """Start a new session (a new cookie value every login: no session fixation,
         OWASP ASVS 5 §7.2.4). Returns (cookie value, session)."""
         now = self._clock.timestamp()
@@ -68,6 +74,7 @@ class SessionService:
             acr=acr,
             created_at=now,
             last_seen=now,
+            context=dict(context or {}),
         )
         self._save(self._key(cookie), session)
         return cookie, session

@@ -44,6 +44,8 @@ class AuthorizationCode:
     sid: str
     nonce: str | None = None
     claims_request: dict[str, Any] | None = None
+    # Session context carried into tokens (certificate issuer, acting agent).
+    context: dict[str, Any] | None = None
     # Checked against the injected clock as well as by the store's TTL.
     expires_at: int = 0
     # Set when the code is consumed; used by Authlib's code-challenge hook and ours.
@@ -180,6 +182,7 @@ class TokenService:
         amr: list[str] | None = None,
         sid: str | None = None,
         userinfo_claims: list[str] | None = None,
+        context: dict[str, Any] | None = None,
     ) -> tuple[str, str, int]:
         """Sign an RFC 9068 access token; returns (token, jti, expires_in)."""
         key = self._key_cache.signing_key(self._keys, self._s.signing_alg)
@@ -209,6 +212,12 @@ class TokenService:
         if userinfo_claims:
             # Names (never values) asked for through claims.userinfo (OIDC Core §5.5).
             claims["ucl"] = userinfo_claims
+        if context:
+            if "act" in context:
+                # RFC 8693 §4.1: the party acting on behalf of the subject.
+                claims["act"] = context["act"]
+            if "cert_issuer" in context:
+                claims["ctx"] = {"cert_issuer": context["cert_issuer"]}
         if account_id is not None:
             # Our own reference to the account: encrypted, so it reveals no database key
             # to the portal that holds the token.
@@ -360,6 +369,7 @@ class TokenService:
         sid: str | None,
         claims_request: dict[str, Any] | None,
         family_expires_at: Any = None,
+        context: dict[str, Any] | None = None,
     ) -> str:
         now = self._clock.now()
         family_expiry = family_expires_at or now + timedelta(seconds=self._s.refresh_token_ttl)
@@ -377,6 +387,7 @@ class TokenService:
                 amr=list(amr),
                 sid=sid,
                 claims_request=claims_request,
+                context=context or None,
                 issued_at=now,
                 expires_at=expiry,
                 family_expires_at=family_expiry,

@@ -11,6 +11,7 @@ from flask import Response, jsonify, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from common.db import db
+from common.errors import DomainError
 
 from ..assurance import LEVELS
 from ..authorize import AuthorizationError, AuthorizationRequest, decide, parse_request, response_mode_of
@@ -149,13 +150,30 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
 
     if session is None or account is None:  # pragma: no cover - decide() demands a login first
         return _error_page("server_error", 500)
+    # Issue 4, agents (经办人): a citizen with mandates who is asked for legal-person
+    # claims picks whom to act as; the choice belongs to this authorization request.
+    subject_account, context = account, dict(session.context)
+    if "legal_person" in scopes and account.kind == "person":
+        choice = (record or {}).get("acting_for")
+        if choice is None and "none" not in req.prompt and svc.legal.active_for(account.id):
+            if interaction_id is None:
+                interaction_id = save_interaction(params, created_at=now)
+            return redirect(url_for("idp.act_as", interaction=interaction_id), code=303 if request.method == "POST" else 302)
+        if isinstance(choice, int):
+            try:
+                acting = svc.legal.get_active(account.id, choice)
+            except DomainError:
+                # The mandate ended while the user was choosing: ask again.
+                return redirect(url_for("idp.act_as", interaction=interaction_id), code=302)
+            subject_account = svc.accounts.get(acting.legal_person_account_id)
+            context.update(agent_seed=account.subject_seed, mandate_id=acting.mandate_id)
     code = svc.tokens.issue_code(
         AuthorizationCode(
             client_id=client.client_id,
             redirect_uri=req.redirect_uri,
             scope=req.scope,
-            account_id=account.id,
-            subject_seed=account.subject_seed,
+            account_id=subject_account.id,
+            subject_seed=subject_account.subject_seed,
             code_challenge=req.code_challenge,
             code_challenge_method=req.code_challenge_method,
             auth_time=session.auth_time,
@@ -164,6 +182,7 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
             sid=session.sid,
             nonce=req.nonce,
             claims_request=req.claims_request,
+            context=context or None,
         )
     )
     if interaction_id:
@@ -290,7 +309,11 @@ def userinfo() -> Any:
     requested = claims.raw.get("ucl")
     claims_request = {"userinfo": dict.fromkeys(requested)} if isinstance(requested, list) else None
     names = userinfo_claim_names(claims.scope, claims_request)
-    body.update(select_claims(svc.available_claims(account, names), names))
+    context = claims.raw.get("ctx") if isinstance(claims.raw.get("ctx"), dict) else None
+    body.update(select_claims(svc.available_claims(account, names, context), names))
+    if isinstance(claims.raw.get("act"), dict):
+        # RFC 8693 §4.1: who is acting for the subject.
+        body["act"] = claims.raw["act"]
     resp = jsonify(body)
     resp.headers["Cache-Control"] = "no-store"
     return resp

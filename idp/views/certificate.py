@@ -1,0 +1,204 @@
+"""Certificate login for legal persons (issue 4): challenge-response with the holder's
+UKey (or scripts/sign_challenge.py), and mTLS mode behind a trusted TLS-terminating
+proxy. A valid certificate logs the legal person in with acr cn-l4, amr hwk (RFC 8176)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from flask import redirect, request, session, url_for
+
+from certificates.proof import verify_possession
+from certificates.trust import CertificateRejectedError, ValidatedCertificate
+from common.crypto import constant_time_equals, random_token
+from common.db import db
+
+from ..i18n import error_text, translate
+from . import bp
+from ._web import (
+    allow_form_target,
+    browser_id,
+    check_csrf,
+    load_interaction,
+    locale,
+    provider,
+    render,
+    services,
+    set_sso_cookie,
+    sso_cookie,
+    update_interaction,
+)
+from .oauth import pending_request
+
+log = logging.getLogger("yiwang.certificates")
+
+CHALLENGE_TTL = 300
+_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+MAX_PEM = 64 * 1024
+
+
+def _new_challenge() -> str:
+    challenge = random_token(24)
+    provider().store.set(f"cert-challenge:{challenge}", browser_id().encode(), CHALLENGE_TTL)
+    return challenge
+
+
+def _consume_challenge(challenge: str) -> bool:
+    """Single use, short-lived, and only for the browser it was shown to."""
+    if not challenge or len(challenge) > 64:
+        return False
+    owner = provider().store.consume(f"cert-challenge:{challenge}")
+    return owner is not None and constant_time_equals(owner.decode(), session.get("bid", ""))
+
+
+def _page(iid: str, status: int = 200, error: str | None = None) -> Any:
+    record = load_interaction(iid) if iid else None
+    req = pending_request(record) if record else None
+    if req is not None:
+        allow_form_target(req.redirect_uri)
+    return render("idp/login_certificate.html", status, challenge=_new_challenge(), interaction=iid,
+                  client_name=req.client.name if req else None, error=error,
+                  mtls=bool(provider().settings.client_cert_header))
+
+
+def _rejected(exc: CertificateRejectedError) -> str:
+    # The specific reason is shown (issue 4: every rejection has a reason for the user).
+    return f"{error_text('certificate_rejected', exc.public_message, locale())} {exc.public_message}"
+
+
+def _log_in(validated: ValidatedCertificate, iid: str) -> Any:
+    svc = services()
+    try:
+        identity = svc.legal.resolve(validated)
+    except CertificateRejectedError as exc:
+        # A conflict flags the credentials involved: keep that, then refuse.
+        db.session.commit()
+        log.warning("certificate login refused", extra={"result": exc.reason.value, "adapter": validated.ca.name})
+        return _page(iid, 403, _rejected(exc))
+    ca = validated.ca
+    context = {"cert_issuer": {"name": ca.name, "province": ca.province}}
+    amr = ["hwk"]
+    svc.sessions.end(sso_cookie())
+    account = svc.accounts.get(identity.account_id)
+    cookie, _ = svc.sessions.create(account_id=account.id, subject_seed=account.subject_seed, amr=amr,
+                                    acr=svc.session_acr(account.id, amr), context=context)
+    db.session.commit()
+    log.info("certificate login", extra={"result": "ok", "adapter": ca.name})
+    provider().metrics.login(True)
+    session.pop("csrf", None)
+    target = url_for("idp.authorize_resume", interaction=iid) if iid else url_for("idp.home")
+    response = redirect(target, code=303)
+    set_sso_cookie(response, cookie)
+    return response
+
+
+def _validate(leaf: bytes, chain: list[bytes]) -> ValidatedCertificate:
+    svc = services()
+    return provider().validator().validate(
+        leaf, chain, svc.cas.trusted(), production=provider().settings.production,
+        disabled_cas=svc.cas.disabled(),
+    )
+
+
+@bp.get("/login/certificate")
+def certificate_login() -> Any:
+    return _page(request.args.get("interaction", ""))
+
+
+@bp.post("/login/certificate")
+def certificate_login_submit() -> Any:
+    iid = request.form.get("interaction", "")
+    if iid and load_interaction(iid) is None:
+        return render("idp/error.html", 400, error="interaction_expired")
+    if not check_csrf():
+        return _page(iid, 400, translate("csrf.expired", locale()))
+    challenge = request.form.get("challenge", "")
+    if not _consume_challenge(challenge):
+        return _page(iid, 400, error_text("challenge_expired", "The challenge has expired.", locale()))
+    pem = request.form.get("certificate", "").encode()[:MAX_PEM]
+    chain = _PEM_BLOCK.findall(request.form.get("chain", "").encode()[:MAX_PEM])
+    try:
+        validated = _validate(pem, chain)
+    except CertificateRejectedError as exc:
+        log.warning("certificate login refused", extra={"result": exc.reason.value})
+        return _page(iid, 403, _rejected(exc))
+    if not verify_possession(validated.certificate, challenge, request.form.get("signature", "")):
+        return _page(iid, 403, error_text("bad_signature_proof", "The signature does not match.", locale()))
+    return _log_in(validated, iid)
+
+
+def _peer_address() -> str:
+    # The address that connected to us, before ProxyFix rewrote remote_addr.
+    orig = request.environ.get("werkzeug.proxy_fix.orig", {})
+    return str(orig.get("REMOTE_ADDR") or request.environ.get("REMOTE_ADDR") or "")
+
+
+@bp.get("/login/certificate/mtls")
+def certificate_login_mtls() -> Any:
+    """mTLS mode: the TLS-terminating proxy verified possession of the key during the
+    handshake and passes the certificate in a header; only configured proxies may."""
+    settings = provider().settings
+    iid = request.args.get("interaction", "")
+    header = settings.client_cert_header
+    if not header or _peer_address() not in settings.client_cert_proxies:
+        log.warning("client certificate header ignored", extra={"result": "untrusted_peer"})
+        return _page(iid, 403, translate("cert.no_client_certificate", locale()))
+    raw = request.headers.get(header, "")
+    if not raw or len(raw) > MAX_PEM * 3:
+        return _page(iid, 403, translate("cert.no_client_certificate", locale()))
+    blocks = _PEM_BLOCK.findall(unquote(raw).encode())
+    if not blocks:
+        return _page(iid, 403, translate("cert.no_client_certificate", locale()))
+    try:
+        validated = _validate(blocks[0], blocks[1:])
+    except CertificateRejectedError as exc:
+        log.warning("certificate login refused", extra={"result": exc.reason.value})
+        return _page(iid, 403, _rejected(exc))
+    return _log_in(validated, iid)
+
+
+
+# -- agents: acting for a legal person -------------------------------------------------
+
+
+@bp.get("/login/act-as")
+def act_as() -> Any:
+    iid = request.args.get("interaction", "")
+    record = load_interaction(iid)
+    req = pending_request(record) if record else None
+    if req is None:
+        return render("idp/error.html", 400, error="interaction_expired")
+    svc = services()
+    sso = svc.sessions.get(sso_cookie())
+    if sso is None:
+        return redirect(url_for("idp.authorize_resume", interaction=iid), code=303)
+    allow_form_target(req.redirect_uri)
+    return render("idp/act_as.html", interaction=iid, client_name=req.client.name,
+                  choices=svc.legal.active_for(sso.account_id))
+
+
+@bp.post("/login/act-as")
+def act_as_submit() -> Any:
+    iid = request.form.get("interaction", "")
+    record = load_interaction(iid)
+    if record is None or pending_request(record) is None:
+        return render("idp/error.html", 400, error="interaction_expired")
+    if not check_csrf():
+        return render("idp/error.html", 400, error="csrf")
+    svc = services()
+    sso = svc.sessions.get(sso_cookie())
+    if sso is None:
+        return redirect(url_for("idp.authorize_resume", interaction=iid), code=303)
+    choice = request.form.get("acting_for", "self")
+    if choice == "self":
+        record["acting_for"] = "self"
+    else:
+        allowed = {a.legal_person_id for a in svc.legal.active_for(sso.account_id)}
+        if not choice.isdigit() or int(choice) not in allowed:
+            return render("idp/error.html", 403, error="no_mandate")
+        record["acting_for"] = int(choice)
+    update_interaction(iid, record)
+    return redirect(url_for("idp.authorize_resume", interaction=iid), code=303)
