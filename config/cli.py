@@ -540,6 +540,107 @@ def certificates_map(cert_file: Any, ca_id: int | None, profile_file: Any, as_js
     _emit(as_json, data, "\n".join(lines) or "(no enabled CA to map with)")
 
 
+@crl_cli.command("refresh")
+@click.option("--json", "as_json", is_flag=True)
+def crl_refresh(as_json: bool) -> None:
+    """Fetch and store the CRL of every enabled CA that has CRL URLs (run from cron, e.g.
+    hourly). Each CA commits on its own; a CA whose fetch fails keeps its last CRL and is
+    reported (validation then refetches or fails closed when that CRL goes stale)."""
+    from certificates.registry import InvalidCrlError
+    from certificates.revocation import CrlError, FetchError
+
+    svc = _services()
+    validator = svc.p.validator()
+    report: list[dict[str, Any]] = []
+    for ca in svc.cas.trusted():
+        if not ca.crl_urls:
+            continue
+        try:
+            der, _ = validator.revocation.refresh(ca, production=svc.p.settings.production)
+            state = svc.cas.load_crl(ca.ca_id, der)
+            db.session.commit()
+            report.append({"ca_id": ca.ca_id, "ok": True, "crl_number": state.crl_number, "entries": state.entries})
+        except (FetchError, CrlError, InvalidCrlError) as exc:
+            db.session.rollback()
+            report.append({"ca_id": ca.ca_id, "ok": False, "error": str(exc)[:200]})
+    _emit(as_json, report, "\n".join(
+        f"CA {r['ca_id']}: " + (f"CRL {r['crl_number']} ({r['entries']} entries)" if r["ok"] else f"failed: {r['error']}")
+        for r in report) or "(no CA with CRL URLs)")
+    if any(not r["ok"] for r in report):
+        sys.exit(1)
+
+
+legal_cli = AppGroup("legal-person", help="Legal persons (created on first certificate login, or here).")
+mandate_cli = AppGroup("mandate", help="Agents (经办人) acting for legal persons.")
+certificates_cli.add_command(legal_cli)
+certificates_cli.add_command(mandate_cli)
+
+
+@legal_cli.command("create")
+@click.option("--uscc", required=True, help="Unified Social Credit Code (GB 32100-2015).")
+@click.option("--name", required=True)
+@click.option("--reg-no", default=None, help="15-digit business registration number (alias).")
+@click.option("--by", "admin", required=True, help="Administrator name (recorded).")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def legal_create(uscc: str, name: str, reg_no: str | None, admin: str, as_json: bool) -> None:
+    person = _services().legal.create(uscc=uscc, name=name, reg_no=reg_no, created_by=f"admin:{admin}")
+    _emit(as_json, {"id": person.id, "uscc": person.uscc, "name": person.name}, f"legal person {person.id}: {person.uscc}")
+
+
+@mandate_cli.command("grant")
+@click.option("--agent", required=True, help="The agent's username or phone.")
+@click.option("--uscc", required=True)
+@click.option("--scope", "scopes", multiple=True, required=True, help="What the agent may do (repeatable).")
+@click.option("--days", type=click.IntRange(1, 1095), default=365, help="Validity from now, days.")
+@click.option("--by", "admin", required=True, help="Administrator name (recorded).")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def mandate_grant(agent: str, uscc: str, scopes: tuple[str, ...], days: int, admin: str, as_json: bool) -> None:
+    from datetime import timedelta
+
+    from certificates.legal import LegalPersonNotFoundError
+
+    svc = _services()
+    account = svc.accounts.get_by_username(agent)
+    person = svc.legal.find_by_uscc(uscc.strip().upper())
+    if person is None:
+        raise LegalPersonNotFoundError(uscc)
+    row = svc.legal.grant_by_admin(admin, agent_account_id=account.id, legal_person_id=person.id,
+                                   scope=list(scopes), valid_until=svc.p.clock.now() + timedelta(days=days))
+    _emit(as_json, {"mandate_id": row.id, "valid_until": row.valid_until.isoformat()},
+          f"mandate {row.id}: {agent} may act for {person.uscc} until {row.valid_until:%Y-%m-%d}")
+
+
+@mandate_cli.command("revoke")
+@click.argument("mandate_id", type=int)
+@click.option("--by", "admin", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def mandate_revoke(mandate_id: int, admin: str, as_json: bool) -> None:
+    row = _services().legal.revoke_mandate(mandate_id, by=f"admin:{admin}")
+    _emit(as_json, {"mandate_id": row.id, "revoked": True}, f"mandate {row.id} revoked")
+
+
+@mandate_cli.command("list")
+@click.option("--uscc", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def mandate_list(uscc: str, as_json: bool) -> None:
+    from certificates.legal import LegalPersonNotFoundError
+
+    svc = _services()
+    person = svc.legal.find_by_uscc(uscc.strip().upper())
+    if person is None:
+        raise LegalPersonNotFoundError(uscc)
+    rows = svc.legal.mandates_of(person.id)
+    data: list[dict[str, Any]] = [{"mandate_id": m.id, "agent_account_id": m.agent_account_id, "scope": m.scope,
+             "valid_until": m.valid_until.isoformat(), "revoked": m.revoked_at is not None} for m in rows]
+    _emit(as_json, data, "\n".join(f"{d['mandate_id']}  agent {d['agent_account_id']}  {','.join(d['scope'])}  "
+                                   f"until {d['valid_until'][:10]}{'  revoked' if d['revoked'] else ''}"
+                                   for d in data) or "(no mandates)")
+
+
 def register_cli(app: Flask) -> None:
     for group in (clients_cli, users_cli, keys_cli, logout_cli, realname_cli, certificates_cli):
         app.cli.add_command(group)

@@ -178,3 +178,66 @@ def test_map_with_an_unsaved_profile(cli, tmp_path, provinces):
     garbage = _write(tmp_path, "garbage.der", b"\x30\x00")
     result = cli("map", garbage, "--profile", profile, ok=False)
     assert result.exit_code == 2 and "could not be read" in result.stderr
+
+
+def test_legal_person_and_mandate_commands(app, services, user):
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["certificates", "legal-person", "create", "--uscc", "91350100M000100Y43",
+                               "--name", "示例科技有限公司", "--by", "root", "--json"])
+    assert made.exit_code == 0, made.output
+    bad = runner.invoke(args=["certificates", "legal-person", "create", "--uscc", "91350100M000100Y44",
+                              "--name", "X", "--by", "root"])
+    assert bad.exit_code == 2 and "USCC" in bad.output
+    granted = runner.invoke(args=["certificates", "mandate", "grant", "--agent", "alice", "--uscc",
+                                  "91350100M000100Y43", "--scope", "tax", "--days", "30", "--by", "root", "--json"])
+    assert granted.exit_code == 0, granted.output
+    mandate_id = json.loads(granted.output)["mandate_id"]
+    listed = json.loads(runner.invoke(args=["certificates", "mandate", "list", "--uscc", "91350100M000100Y43",
+                                            "--json"]).output)
+    assert [m["mandate_id"] for m in listed] == [mandate_id] and not listed[0]["revoked"]
+    assert runner.invoke(args=["certificates", "mandate", "revoke", str(mandate_id), "--by", "root"]).exit_code == 0
+    listed = json.loads(runner.invoke(args=["certificates", "mandate", "list", "--uscc", "91350100M000100Y43",
+                                            "--json"]).output)
+    assert listed[0]["revoked"]
+    unknown = runner.invoke(args=["certificates", "mandate", "grant", "--agent", "alice", "--uscc",
+                                  "91110000600037341L", "--scope", "tax", "--by", "root"])
+    assert unknown.exit_code == 2
+
+
+def test_crl_refresh_without_urls_reports_nothing(app):
+    out = app.test_cli_runner().invoke(args=["certificates", "crl", "refresh", "--json"])
+    assert out.exit_code == 0 and json.loads(out.output) == []
+
+
+def test_crl_refresh_fetches_and_stores(app, services):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    province = three_provinces()[0]
+    crl = make_crl(province.intermediate, revoked=[4242], number=7)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pkix-crl")
+            self.send_header("Content-Length", str(len(crl)))
+            self.end_headers()
+            self.wfile.write(crl)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (province.root.cert,
+                                                                             province.intermediate.cert))
+        ca = services.cas.add(name=province.name, province=province.province, pem_bundle=pem,
+                              crl_urls=[f"http://127.0.0.1:{server.server_address[1]}/ca.crl"])
+        db.session.commit()
+        out = app.test_cli_runner().invoke(args=["certificates", "crl", "refresh", "--json"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == [{"ca_id": ca.id, "ok": True, "crl_number": 7, "entries": 1}]
