@@ -101,6 +101,11 @@ def half_hash(value: str, alg: str) -> str:
     return b64url(digest[: len(digest) // 2])
 
 
+def _put_present(claims: dict[str, Any], **values: Any) -> None:
+    """Add the claims that have a value; absent ones are omitted, never null."""
+    claims.update({name: value for name, value in values.items() if value})
+
+
 class TokenService:
     def __init__(
         self,
@@ -201,12 +206,7 @@ class TokenService:
         }
         if auth_time is not None:
             claims["auth_time"] = auth_time
-        if acr:
-            claims["acr"] = acr
-        if amr:
-            claims["amr"] = amr
-        if sid:
-            claims["sid"] = sid
+        _put_present(claims, acr=acr, amr=amr, sid=sid)
         if grant_id:
             claims["gid"] = grant_id
         if userinfo_claims:
@@ -321,14 +321,7 @@ class TokenService:
                 "auth_time": auth_time,
             }
         )
-        if nonce:
-            claims["nonce"] = nonce
-        if acr:
-            claims["acr"] = acr
-        if amr:
-            claims["amr"] = amr
-        if sid:
-            claims["sid"] = sid
+        _put_present(claims, nonce=nonce, acr=acr, amr=amr, sid=sid)
         if access_token:
             claims["at_hash"] = half_hash(access_token, key.alg)
         header = {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
