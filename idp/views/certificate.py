@@ -79,7 +79,9 @@ def _log_in(validated: ValidatedCertificate, iid: str) -> Any:
         log.warning("certificate login refused", extra={"result": exc.reason.value, "adapter": validated.ca.name})
         return _page(iid, 403, _rejected(exc))
     ca = validated.ca
-    context = {"cert_issuer": {"name": ca.name, "province": ca.province}}
+    # credential_id stays inside the session (the company page grants mandates on its
+    # authority); only cert_issuer reaches tokens.
+    context = {"cert_issuer": {"name": ca.name, "province": ca.province}, "credential_id": identity.credential_id}
     amr = ["hwk"]
     svc.sessions.end(sso_cookie())
     account = svc.accounts.get(identity.account_id)
@@ -89,7 +91,7 @@ def _log_in(validated: ValidatedCertificate, iid: str) -> Any:
     log.info("certificate login", extra={"result": "ok", "adapter": ca.name})
     provider().metrics.login(True)
     session.pop("csrf", None)
-    target = url_for("idp.authorize_resume", interaction=iid) if iid else url_for("idp.home")
+    target = url_for("idp.authorize_resume", interaction=iid) if iid else url_for("idp.company")
     response = redirect(target, code=303)
     set_sso_cookie(response, cookie)
     return response

@@ -429,6 +429,8 @@ def account() -> Any:
     if current is None:
         return _login_first()
     _, acct = current
+    if acct.kind == "organization":
+        return _see_other(url_for("idp.company"))
     svc = services()
     identity = svc.realname.identity_of(acct.id)
     phone = svc.accounts.phone_of(acct)

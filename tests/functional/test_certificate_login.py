@@ -229,3 +229,33 @@ def test_agent_acts_for_the_company_with_act_claim(app, http, cas, portal, provi
     assert claims["amr"] == ["pwd"]
     own, own_info = run(lambda c: "self")
     assert own["sub"] == claims["act"]["sub"] and "act" not in own and "uscc" not in own_info
+
+
+def test_company_grants_and_revokes_a_mandate_from_its_certificate_session(app, cas, provinces, services, user):
+    company_browser = app.test_client()
+    resp = certificate_login(company_browser, provinces[2].issue(USCC))
+    assert resp.status_code == 303 and resp.headers["Location"] == "/company"
+    page = company_browser.get("/company")
+    html = page.get_data(as_text=True)
+    assert USCC in html and "示例科技有限公司" in html
+    granted = company_browser.post("/company/mandates", data={"csrf_token": form_field(html, "csrf_token"),
+                                                              "agent": "alice", "scope": "tax social", "days": "30"})
+    assert granted.status_code == 303
+    alice = services.accounts.find_by_identifier("alice")
+    acting = services.legal.active_for(alice.id)
+    assert [a.uscc for a in acting] == [USCC] and acting[0].scope == ("tax", "social")
+    mandate = services.legal.mandates_of(acting[0].legal_person_id)[0]
+    assert mandate.granted_by.startswith("certificate:")
+    # Unknown agent → form error, nothing granted.
+    bad = company_browser.post("/company/mandates", data={"csrf_token": form_field(html, "csrf_token"),
+                                                          "agent": "nobody-here", "scope": "tax", "days": "30"})
+    assert bad.status_code == 400
+    html = company_browser.get("/company").get_data(as_text=True)
+    revoked = company_browser.post(f"/company/mandates/{mandate.id}/revoke",
+                                   data={"csrf_token": form_field(html, "csrf_token")})
+    assert revoked.status_code == 303
+    assert services.legal.active_for(alice.id) == []
+    # A citizen's session cannot open the company page.
+    citizen = app.test_client()
+    Browser(citizen).login(citizen.get("/login"), user)
+    assert citizen.get("/company").headers["Location"] == "/login/certificate"
