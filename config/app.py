@@ -11,6 +11,7 @@ from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from certificates import models as _certificates_models  # noqa: F401  (tables for Alembic)
+from common import models as _common_models  # noqa: F401  (audit tables for Alembic)
 from common.clock import Clock, SystemClock
 from common.crypto import FieldCipher, KeyedHasher
 from common.db import configure_sqlite, db

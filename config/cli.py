@@ -644,4 +644,83 @@ def mandate_list(uscc: str, as_json: bool) -> None:
 def register_cli(app: Flask) -> None:
     for group in (clients_cli, users_cli, keys_cli, logout_cli, realname_cli, certificates_cli):
         app.cli.add_command(group)
+    app.cli.add_command(audit_cli)
     app.cli.add_command(demo)
+
+
+# -- audit trail (DESIGN.md §7, issue 6) ------------------------------------------------
+
+audit_cli = AppGroup("audit", help="The tamper-evident audit trail: verify chains, write signed checkpoints.")
+
+
+def _checkpoint_verifier(svc: Services) -> Callable[[str], dict[str, Any] | None]:
+    """Verified claims of a checkpoint JWS, or None. Keys come from their encrypted private
+    part (``key_for_verification``): one planted in the key table cannot vouch for a
+    rewritten trail without the data key."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
+    from common.audit import CHECKPOINT_TYP
+
+    issuer = svc.p.settings.issuer
+    keys: dict[str, Any] = {}
+
+    def resolve(obj: Any) -> Any:
+        kid = obj.headers().get("kid")
+        if not isinstance(kid, str):
+            raise ValueError("no kid")
+        if kid not in keys:
+            keys[kid] = svc.keys.key_for_verification(kid)
+        if keys[kid] is None:
+            raise ValueError("unknown kid")
+        return keys[kid]
+
+    def claims_of(jws: str) -> dict[str, Any] | None:
+        try:
+            token = jwt.decode(jws, resolve, algorithms=["ES256", "RS256"])
+        except (JoseError, ValueError, KeyError, TypeError):
+            return None
+        if token.header.get("typ") != CHECKPOINT_TYP or token.claims.get("iss") != issuer:
+            return None
+        return dict(token.claims)
+
+    return claims_of
+
+
+@audit_cli.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+def audit_verify(as_json: bool) -> None:
+    """Walk every chain, recomputing hashes; check heads and signed checkpoints. Exits 1
+    and names the first broken link of each chain when the trail was tampered with."""
+    from common.audit import describe, verify_trail
+
+    try:
+        report = verify_trail(db.session, checkpoint_claims=_checkpoint_verifier(_services()))  # type: ignore[arg-type]
+    finally:
+        db.session.rollback()
+    lines = [f"audit trail {'OK' if report.ok else 'BROKEN'}: {report.events} events in {report.chains} chains, "
+             f"{report.checkpoints} checkpoints"]
+    for b in sorted(report.broken, key=lambda b: (b.chain, b.seq)):
+        where = f"checkpoint {b.checkpoint_id}" if b.chain < 0 else f"chain {b.chain} seq {b.seq}"
+        lines.append(f"  {where}: {b.problem} ({describe(b.problem)})")
+    _emit(as_json, report.as_dict(), "\n".join(lines))
+    if not report.ok:
+        sys.exit(1)
+
+
+@audit_cli.command("checkpoint")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def audit_checkpoint(as_json: bool) -> None:
+    """Sign every chain head with the active signing key and store the checkpoint (run
+    from cron). Keep the printed JWS outside the database too: a checkpoint the attacker
+    cannot delete is what makes a consistent rewrite detectable."""
+    from common.audit import CHECKPOINT_TYP, write_checkpoint
+
+    svc = _services()
+    issuer = svc.p.settings.issuer
+    row = write_checkpoint(db.session, clock=svc.p.clock,  # type: ignore[arg-type]
+                           sign=lambda claims: svc.tokens.sign_jwt({"typ": CHECKPOINT_TYP}, {"iss": issuer, **claims}))
+    svc.audit.record("audit.checkpoint", actor="system", details={"checkpoint_id": row.id})
+    _emit(as_json, {"checkpoint_id": row.id, "at": row.at.isoformat(), "jws": row.jws},
+          f"checkpoint {row.id} at {row.at.isoformat()}\n{row.jws}")

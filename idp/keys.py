@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -160,6 +161,19 @@ class KeyService:
             key = ECKey.import_key(data) if row.alg == "ES256" else RSAKey.import_key(data)
             out[row.alg] = ActiveKey(row.kid, row.alg, key)
         return out
+
+    def key_for_verification(self, kid: str) -> ECKey | RSAKey | None:
+        """One of our keys by kid, in any state, rebuilt from its encrypted private part, so
+        a row whose public key was swapped in the database does not verify (signed audit
+        checkpoints outlive the JWKS). None when unknown or undecryptable."""
+        row = self._session.scalars(select(SigningKey).where(SigningKey.kid == kid)).first()
+        if row is None:
+            return None
+        try:
+            data = json.loads(self._cipher.decrypt(row.private_jwk_enc, _CONTEXT))
+        except (ValueError, KeyError, InvalidTag):
+            return None
+        return ECKey.import_key(data) if row.alg == "ES256" else RSAKey.import_key(data)
 
     def reencrypt(self) -> int:
         """Re-encrypt private keys under the active data key (after a data-key rotation)."""

@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common.audit import AuditTrail
 from common.clock import Clock
 from common.crypto import random_token
 
@@ -65,6 +66,7 @@ class LogoutService:
         subject_of: Callable[[str, RegisteredClient], str],
         timeout: float,
         post: Callable[[str, dict[str, str], float], PostResult] = http_post_form,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._session = session
         self._clock = clock
@@ -74,6 +76,7 @@ class LogoutService:
         self._subject_of = subject_of
         self._timeout = timeout
         self._post = post
+        self._audit = audit
 
     def schedule_backchannel(self, sso: SsoSession) -> list[LogoutDelivery]:
         """One pending delivery per client of the session that registered a
@@ -134,10 +137,12 @@ class LogoutService:
         row.attempts += 1
         if client is None or not client.backchannel_logout_uri:
             row.state, row.last_status = "failed", "client-gone"
+            self._audited(row, "error", "client-gone")
             return False
         token = self.logout_token(row.client_id, row.subject, row.sid)
         result = self._post(client.backchannel_logout_uri, {"logout_token": token}, self._timeout)
         row.last_status = result.status
+        self._audited(row, "ok" if result.ok else "error", None if result.ok else result.status)
         if result.ok:
             row.state, row.delivered_at = "delivered", now
             return True
@@ -147,6 +152,11 @@ class LogoutService:
         else:
             row.next_attempt_at = now + timedelta(seconds=30 * 2 ** (row.attempts - 1))
         return False
+
+    def _audited(self, row: LogoutDelivery, outcome: str, reason: str | None) -> None:
+        if self._audit is not None:
+            self._audit.record("logout.delivery", actor="system", target=f"delivery:{row.id}", client_id=row.client_id,
+                               outcome=outcome, reason=reason, details={"attempt": row.attempts})
 
     def deliver_due(self, limit: int = 100) -> tuple[int, int]:
         """Retry deliveries that are due. Returns (delivered, attempted). Rows are locked

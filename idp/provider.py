@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from certificates.legal import LegalPersonService
 from certificates.registry import CaService, TrustedCaCache
 from certificates.validation import CertificateValidator
+from common.audit import AuditTrail
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
 from common.store import Store
@@ -126,6 +127,12 @@ class Services:
         return self._cache["accounts"]
 
     @property
+    def audit(self) -> AuditTrail:
+        if "audit" not in self._cache:
+            self._cache["audit"] = AuditTrail(self.session, clock=self.p.clock, hasher=self.p.hasher)
+        return self._cache["audit"]
+
+    @property
     def clients(self) -> ClientService:
         if "clients" not in self._cache:
             self._cache["clients"] = ClientService(
@@ -189,6 +196,7 @@ class Services:
                 subject_of=self.subject,
                 timeout=s.backchannel_logout_timeout,
                 post=self.p.http_post,
+                audit=self.audit,
             )
         return self._cache["logout"]
 
@@ -209,7 +217,7 @@ class Services:
             registry: RegistryAdapter = p.http_registry or LocalRegistry(self.session, p.hasher)
             self._cache["realname"] = RealnameService(
                 self.session, store=p.store, clock=p.clock, hasher=p.hasher, cipher=p.cipher,
-                registry=registry, settings=p.realname_settings,
+                registry=registry, settings=p.realname_settings, audit=self.audit,
             )
         return self._cache["realname"]
 

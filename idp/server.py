@@ -321,6 +321,10 @@ class _IssuingGrant:
             )
         self._last_jti = jti
         svc.p.metrics.token_issued(self.GRANT_TYPE)
+        svc.audit.record("token.issue", actor=f"client:{client.client_id}", target=f"account:{account_id}",
+                         client_id=client.client_id,
+                         details={"grant_type": self.GRANT_TYPE, "jti": jti, "scopes": scope_to_list(scope) or [],
+                                  "refresh_token_issued": refresh, "id_token_issued": "id_token" in body})
         return body
 
 
@@ -446,6 +450,10 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         token, _, expires_in = self.services().tokens.issue_access_token(
             client_id=client.client_id, sub=client.client_id, scope=scope, account_id=None, grant_id=None
         )
+        # Policy: machine-to-machine tokens are counted (yiwang_tokens_issued), not written
+        # to the audit trail one by one. They concern no person, and a durable, chained
+        # row per token would put a database commit on the hottest path (DESIGN.md §7
+        # budget) and serialise each client's tokens on one chain head.
         body = {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
         if scope:
             body["scope"] = scope
@@ -576,9 +584,15 @@ class Revocation(RevocationEndpoint):
         svc = self.services()
         if isinstance(token, _AccessTokenView):
             svc.tokens.revoke_access_token(token.claims)
+            kind, account_id, details = "access_token", token.claims.account_id, {"jti": token.claims.jti}
         else:
             # §2.1: revoking a refresh token also invalidates the grant's access tokens.
             svc.tokens.revoke_grant(token.row.family_id)
+            kind, account_id, details = "refresh_token", token.row.account_id, {}
+        client_id = request.client.client_id
+        svc.audit.record("token.revoke", actor=f"client:{client_id}", client_id=client_id,
+                         target=f"account:{account_id}" if account_id else None,
+                         details={"token_type": kind, **details})
 
 
 def build_server(services: Callable[[], Services], issuer: str, endpoints: dict[str, str]) -> YiwangServer:

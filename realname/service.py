@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from common.audit import AuditTrail
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
 from common.store import Store
@@ -82,6 +83,7 @@ class RealnameService:
         cipher: FieldCipher,
         registry: RegistryAdapter,
         settings: RealnameSettings,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._session = session
         self._store = store
@@ -90,6 +92,7 @@ class RealnameService:
         self._cipher = cipher
         self._registry = registry
         self._s = settings
+        self._audit = audit
 
     # -- look-ups -----------------------------------------------------------------------
 
@@ -145,13 +148,26 @@ class RealnameService:
         """Ask the registry (二要素). Raises ``VerificationThrottledError``,
         ``RegistryUnavailableError`` or ``VerificationFailedError``; returns on a match.
         Every call is rate-limited and logged with its result, never with the number."""
-        self._throttle(account_key, client_ip)
+        # Audit: an account's own check is theirs; a registration has no account yet.
+        actor = "account:" + account_key[5:] if account_key.startswith("acct:") else "anonymous"
+        try:
+            self._throttle(account_key, client_ip)
+        except VerificationThrottledError:
+            self._record("realname.verify", actor, "denied", "throttled", client_ip)
+            raise
         outcome = self._registry.verify(name, rid.number)
         log.info("registry verification", extra={"result": outcome.value, "adapter": self._registry.name})
+        result = "ok" if outcome is Outcome.MATCH else "error" if outcome is Outcome.UNAVAILABLE else "denied"
+        self._record("realname.verify", actor, result, outcome.value, client_ip)
         if outcome is Outcome.UNAVAILABLE:
             raise RegistryUnavailableError("registry unavailable")
         if outcome is not Outcome.MATCH:
             raise VerificationFailedError(outcome.value)
+
+    def _record(self, action: str, actor: str, outcome: str, reason: str, client_ip: str) -> None:
+        if self._audit is not None:
+            self._audit.record(action, actor=actor, outcome=outcome, reason=reason, ip=client_ip,
+                               details={"adapter": self._registry.name})
 
     def bind_identity(self, account_id: int, name: str, rid: ResidentId) -> Identity:
         """Record a registry-confirmed identity for the account (cn-l1). Raises
@@ -197,6 +213,9 @@ class RealnameService:
         self._throttle(f"acct:{identity.account_id}", client_ip)
         outcome = self._registry.verify_phone(self.name_of(identity), self.id_number_of(identity), phone)
         log.info("registry phone check", extra={"result": outcome.value, "adapter": self._registry.name})
+        self._record("realname.phone_check", f"account:{identity.account_id}",
+                     "ok" if outcome is Outcome.MATCH else "error" if outcome is Outcome.UNAVAILABLE else "denied",
+                     outcome.value, client_ip)
         if outcome is Outcome.UNAVAILABLE:
             raise RegistryUnavailableError("registry unavailable")
         if outcome is Outcome.MATCH:

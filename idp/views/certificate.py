@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from typing import Any
 from urllib.parse import unquote
 
@@ -13,7 +14,7 @@ from flask import redirect, request, session, url_for
 
 from certificates.proof import verify_possession
 from certificates.trust import CertificateRejectedError, ValidatedCertificate
-from common.crypto import constant_time_equals, random_token
+from common.crypto import constant_time_equals
 from common.db import db
 
 from ..i18n import error_text, translate
@@ -22,6 +23,7 @@ from ._web import (
     allow_form_target,
     browser_id,
     check_csrf,
+    client_ip,
     load_interaction,
     locale,
     provider,
@@ -41,7 +43,9 @@ MAX_PEM = 64 * 1024
 
 
 def _new_challenge() -> str:
-    challenge = random_token(24)
+    # Hex: a challenge starting with "-" (urlsafe base64) is taken for an option by the
+    # signer tool's command line, and "-"/"_" break double-click selection.
+    challenge = secrets.token_hex(24)
     provider().store.set(f"cert-challenge:{challenge}", browser_id().encode(), CHALLENGE_TTL)
     return challenge
 
@@ -69,12 +73,23 @@ def _rejected(exc: CertificateRejectedError) -> str:
     return f"{error_text('certificate_rejected', exc.public_message, locale())} {exc.public_message}"
 
 
+def _refuse(iid: str, reason: str, message: str, ca_id: int | None = None) -> Any:
+    """The rejection page; the rejection is audited and committed first (issue 4: every
+    rejection has a reason, for the user and for the trail)."""
+    services().audit.record("certificate.rejected", actor="anonymous", outcome="denied", reason=reason,
+                            ip=client_ip(), details={"ca_id": ca_id} if ca_id is not None else None)
+    db.session.commit()
+    return _page(iid, 403, message)
+
+
 def _log_in(validated: ValidatedCertificate, iid: str) -> Any:
     svc = services()
     try:
         identity = svc.legal.resolve(validated)
     except CertificateRejectedError as exc:
         # A conflict flags the credentials involved: keep that, then refuse.
+        svc.audit.record("certificate.rejected", actor="anonymous", outcome="denied", reason=exc.reason.value,
+                         ip=client_ip(), details={"ca_id": validated.ca.ca_id})
         db.session.commit()
         log.warning("certificate login refused", extra={"result": exc.reason.value, "adapter": validated.ca.name})
         return _page(iid, 403, _rejected(exc))
@@ -87,6 +102,8 @@ def _log_in(validated: ValidatedCertificate, iid: str) -> Any:
     account = svc.accounts.get(identity.account_id)
     cookie, _ = svc.sessions.create(account_id=account.id, subject_seed=account.subject_seed, amr=amr,
                                     acr=svc.session_acr(account.id, amr), context=context)
+    svc.audit.record("certificate.login", actor=f"account:{account.id}", ip=client_ip(), details={"ca_id": ca.ca_id, "credential_id": identity.credential_id,
+                                              "legal_person_created": identity.created})
     db.session.commit()
     log.info("certificate login", extra={"result": "ok", "adapter": ca.name})
     provider().metrics.login(True)
@@ -126,9 +143,11 @@ def certificate_login_submit() -> Any:
         validated = _validate(pem, chain)
     except CertificateRejectedError as exc:
         log.warning("certificate login refused", extra={"result": exc.reason.value})
-        return _page(iid, 403, _rejected(exc))
+        return _refuse(iid, exc.reason.value, _rejected(exc))
     if not verify_possession(validated.certificate, challenge, request.form.get("signature", "")):
-        return _page(iid, 403, error_text("bad_signature_proof", "The signature does not match.", locale()))
+        return _refuse(iid, "bad_signature_proof",
+                       error_text("bad_signature_proof", "The signature does not match.", locale()),
+                       validated.ca.ca_id)
     return _log_in(validated, iid)
 
 
@@ -147,18 +166,18 @@ def certificate_login_mtls() -> Any:
     header = settings.client_cert_header
     if not header or _peer_address() not in settings.client_cert_proxies:
         log.warning("client certificate header ignored", extra={"result": "untrusted_peer"})
-        return _page(iid, 403, translate("cert.no_client_certificate", locale()))
+        return _refuse(iid, "untrusted_peer", translate("cert.no_client_certificate", locale()))
     raw = request.headers.get(header, "")
     if not raw or len(raw) > MAX_PEM * 3:
-        return _page(iid, 403, translate("cert.no_client_certificate", locale()))
+        return _refuse(iid, "no_client_certificate", translate("cert.no_client_certificate", locale()))
     blocks = _PEM_BLOCK.findall(unquote(raw).encode())
     if not blocks:
-        return _page(iid, 403, translate("cert.no_client_certificate", locale()))
+        return _refuse(iid, "no_client_certificate", translate("cert.no_client_certificate", locale()))
     try:
         validated = _validate(blocks[0], blocks[1:])
     except CertificateRejectedError as exc:
         log.warning("certificate login refused", extra={"result": exc.reason.value})
-        return _page(iid, 403, _rejected(exc))
+        return _refuse(iid, exc.reason.value, _rejected(exc))
     return _log_in(validated, iid)
 
 

@@ -95,11 +95,18 @@ def login_submit() -> Any:
     except InvalidCredentialsError as exc:
         provider().metrics.login(False)
         g.log_extra = {"login_failure": exc.code}
+        # The failure is audited even though the login fails: commit just that event.
+        svc.audit.record("login.failure", actor="anonymous", outcome="denied", reason=exc.code,
+                         client_id=req.client.client_id if req else None, ip=client_ip())
+        db.session.commit()
         # One text for every subclass (unknown user, wrong password, lockout): ASVS 5 §6.3.
         text = error_text("invalid_credentials", exc.public_message, locale())
         return render("idp/login.html", 401, error_text=text, error=None, **form_ctx)
+    actor, client_id = f"account:{result.account_id}", req.client.client_id if req else None
     if svc.realname.has_totp(result.account_id):
         # Issue 3: an account with an authenticator always completes the second factor.
+        svc.audit.record("login.password", actor=actor, client_id=client_id, ip=client_ip(),
+                         details={"second_factor": "required"})
         db.session.commit()
         return start_second_factor(result.account_id, iid or None, stepup=False)
     # A new session at every login: the old cookie (if any) ends (no fixation).
@@ -109,6 +116,7 @@ def login_submit() -> Any:
         account_id=result.account_id, subject_seed=result.subject_seed, amr=amr,
         acr=svc.session_acr(result.account_id, amr),
     )
+    svc.audit.record("login.success", actor=actor, client_id=client_id, ip=client_ip(), details={"amr": amr})
     db.session.commit()
     provider().metrics.login(True)
     # The UI cookie gets a new CSRF token after authentication too.
@@ -154,8 +162,13 @@ def consent_submit() -> Any:
         return _see_other(url_for("idp.authorize_resume", interaction=iid))
     if request.form.get("decision") != "allow":
         provider().store.delete(f"interaction:{iid}")
+        svc.audit.record("consent.deny", actor=f"account:{sso.account_id}", outcome="denied", reason="user_denied",
+                         client_id=req.client.client_id)
+        db.session.commit()
         return redirect_error(req.redirect_uri, req.response_mode, req.state, "access_denied")
     svc.consents.grant(sso.account_id, req.client.client_id, req.scope.split())
+    svc.audit.record("consent.grant", actor=f"account:{sso.account_id}", client_id=req.client.client_id,
+                     details={"scopes": sorted(set(req.scope.split()))})
     db.session.commit()
     mark_consent_done(iid, record)
     return _see_other(url_for("idp.authorize_resume", interaction=iid))

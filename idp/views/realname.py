@@ -168,9 +168,12 @@ def register_submit() -> Any:
             name, rid, account_key="register:" + svc.realname.id_index(rid.number), client_ip=client_ip()
         )
     except RegistryUnavailableError as exc:
-        # Issue 3: registry down → a clear page, nothing written, the form kept for a retry.
+        # Issue 3: registry down → a clear page, nothing written but the audit event, the
+        # form kept for a retry.
+        db.session.commit()
         return again(503, _err(exc))
     except (VerificationFailedError, VerificationThrottledError) as exc:
+        db.session.commit()  # the audit event only
         return again(exc.status_code if isinstance(exc, VerificationThrottledError) else 400, _err(exc))
     pid = _put("register", {
         "name": name, "id_number": rid.number, "phone": phone, "username": username,
@@ -179,6 +182,7 @@ def register_submit() -> Any:
     failure = _send_sms("register", pid, phone)
     if failure:
         _drop("register", pid)
+        db.session.commit()  # the registry check's audit event
         return again(429 if failure == "otp_throttled" else 503, _msg(failure))
     db.session.commit()  # the throttling counters only; no account yet
     return _see_other(url_for("idp.register_confirm", pending=pid))
@@ -298,12 +302,19 @@ def mfa_submit() -> Any:
         used = "sms"
     if used is None:
         data["failures"] = int(data.get("failures", 0)) + 1
+        # Audited and committed although the login does not go on.
+        svc.audit.record("mfa.failure", actor=f"account:{account.id}", outcome="denied",
+                         reason="too_many_attempts" if data["failures"] >= MFA_MAX_FAILURES else "bad_code",
+                         ip=client_ip(), details={"attempt": data["failures"]})
+        db.session.commit()
         if data["failures"] >= MFA_MAX_FAILURES:
             _drop("mfa", pid)
             return render("idp/error.html", 401, error="too_many_attempts")
         _update("mfa", pid, data)
         return _mfa_page(pid, data, 401, _msg("bad_code"))
     _drop("mfa", pid)
+    svc.audit.record("mfa.success", actor=f"account:{account.id}", ip=client_ip(),
+                     details={"factor": used, "stepup": bool(data.get("stepup"))})
     iid = data.get("interaction") or None
     if data.get("stepup"):
         current = svc.sessions.get(sso_cookie())
@@ -401,7 +412,7 @@ def verify_submit() -> Any:
     except RealnameInputError as exc:
         return again(400, errors={exc.field: exc.public_message})
     except RegistryUnavailableError as exc:
-        db.session.rollback()
+        db.session.commit()  # nothing was written but the audit event
         return again(503, _err(exc))
     except (VerificationFailedError, VerificationThrottledError, DuplicateIdentityError) as exc:
         db.session.commit()  # keep the rate-limit counters' effect; nothing else was written
