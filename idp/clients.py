@@ -8,6 +8,8 @@ token endpoint does not read the database for every request (DESIGN.md §7).
 
 from __future__ import annotations
 
+import secrets
+import string
 import threading
 import time
 from dataclasses import dataclass, field
@@ -135,6 +137,15 @@ def validate_redirect_uri(uri: str, *, production: bool) -> None:
     )
 
 
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_client_id() -> str:
+    """24 random letters and digits (~143 bits). No '-' or '_': an identifier starting
+    with '-' would be read as an option by command lines (found by a flaky CLI test)."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+
+
 class ClientService:
     def __init__(self, session: Session, *, clock: Clock, hasher: KeyedHasher, production: bool) -> None:
         self._session = session
@@ -213,7 +224,7 @@ class ClientService:
             secret_hash = self._hasher.digest("client-secret", secret)
         now = self._clock.now()
         row = Client(
-            client_id=random_token(18),
+            client_id=new_client_id(),
             name=name,
             secret_hash=secret_hash,
             redirect_uris=uris,

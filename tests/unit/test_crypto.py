@@ -112,3 +112,10 @@ def test_constant_time_equals():
     assert constant_time_equals("abc", b"abc")
     assert not constant_time_equals("abc", "abd")
     assert not constant_time_equals("abc", "abcd")
+
+
+def test_client_ids_never_start_with_an_option_dash():
+    from idp.clients import new_client_id
+
+    ids = [new_client_id() for _ in range(2000)]
+    assert all(i.isalnum() and len(i) == 24 for i in ids) and len(set(ids)) == 2000
