@@ -10,6 +10,7 @@ same number updates it (idempotent).
 from __future__ import annotations
 
 import csv
+import math
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -135,24 +136,30 @@ _REGIONS = ("110101", "110105", "310101", "310115", "440103", "440305", "330106"
 
 def synthetic_rows(count: int, *, seed: int = 2026, today: date) -> Iterator[RegistryRow]:
     """Valid-looking, entirely invented records (random regions, dates, sequences, names,
-    phone numbers); never a real person's data. Deterministic for a seed."""
+    phone numbers); never a real person's data. Deterministic for a seed.
+
+    Numbers are unique by construction, at any count: record i takes the i-th value of an
+    affine permutation ``(a*i + b) mod M`` over all (region, birth date, sequence)
+    combinations (``a`` coprime to ``M``), so no set of past numbers is kept in memory."""
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
-    seen: set[str] = set()
     start = date(1930, 1, 1).toordinal()
-    span = today.toordinal() - start
-    produced = 0
-    while produced < count:
-        birth = date.fromordinal(start + rng.randrange(span))
-        first17 = f"{rng.choice(_REGIONS)}{birth:%Y%m%d}{rng.randrange(1000):03d}"
-        number = first17 + check_character(first17)
-        if number in seen:
-            continue
-        if count <= 2_000_000:
-            seen.add(number)
+    days = today.toordinal() - start
+    space = len(_REGIONS) * days * 1000
+    if count > space:
+        raise ValueError(f"at most {space} distinct synthetic numbers")
+    a = rng.randrange(1, space)
+    while math.gcd(a, space) != 1:
+        a = rng.randrange(1, space)
+    b = rng.randrange(space)
+    for i in range(count):
+        v = (a * i + b) % space
+        v, seq = divmod(v, 1000)
+        region_index, day = divmod(v, days)
+        birth = date.fromordinal(start + day)
+        first17 = f"{_REGIONS[region_index]}{birth:%Y%m%d}{seq:03d}"
         name = rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2))))
         phone = f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
-        produced += 1
-        yield RegistryRow(name, number, phone, rng.random() < 0.002)
+        yield RegistryRow(name, first17 + check_character(first17), phone, rng.random() < 0.002)
 
 
 def write_csv(rows: Iterable[RegistryRow], stream: TextIO) -> int:

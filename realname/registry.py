@@ -89,11 +89,14 @@ class LocalRegistry:
         return Outcome.DECEASED if row.deceased else Outcome.MATCH
 
     def verify_phone(self, name: str, id_number: str, phone: str) -> Outcome:
-        first = self.verify(name, id_number)
-        if first is not Outcome.MATCH:
-            return first
-        row = self._row(id_number)
-        if row is None or row.phone_hash is None:
+        row = self._row(id_number)  # one look-up serves both checks
+        if row is None:
+            return Outcome.NOT_FOUND
+        if not constant_time_equals(row.name_hash, registry_name_hash(self._hasher, name, id_number)):
+            return Outcome.MISMATCH
+        if row.deceased:
+            return Outcome.DECEASED
+        if row.phone_hash is None:
             return Outcome.MISMATCH
         expected = registry_phone_hash(self._hasher, phone, id_number)
         return Outcome.MATCH if constant_time_equals(row.phone_hash, expected) else Outcome.MISMATCH
