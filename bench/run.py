@@ -64,6 +64,10 @@ TARGETS = {"client_credentials": (1000, 50), "userinfo": (1000, 50), "introspect
 CODE_COLLECT_SECONDS = 40
 
 
+# Sections of RESULTS.md written by other benchmarks (bench/certificates.py, bench/realname.py).
+KEPT_SECTIONS = ("## Certificate validation (issue 4)", "## Real-name registry look-ups (issue 3)")
+
+
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -857,7 +861,15 @@ def write_results(path: Path, args: argparse.Namespace, text_table: str, info: d
         *notes,
         "",
     ]
-    path.write_text("\n".join(line for line in body) + "\n")
+    # Keep the sections other benchmarks append (certificates, real-name registry): this
+    # report owns only the part before the first of them.
+    kept = ""
+    if path.exists():
+        old = path.read_text()
+        starts = [i for marker in KEPT_SECTIONS if (i := old.find(marker)) >= 0]
+        if starts:
+            kept = "\n" + old[min(starts):]
+    path.write_text("\n".join(line for line in body) + "\n" + kept)
 
 
 # -- main -----------------------------------------------------------------------------
