@@ -120,12 +120,13 @@ def new_context(chromium: Browser, page_log: PageLog) -> Iterator[Callable[..., 
 
 
 @pytest.fixture
-def relying_party(live_idp: Any) -> Iterator[Callable[[str], RelyingParty]]:
-    """Register and serve pyoidc relying parties: ``relying_party("Portal A")``."""
+def relying_party(live_idp: Any) -> Iterator[Callable[..., RelyingParty]]:
+    """Register and serve pyoidc relying parties: ``relying_party("Portal A")``, or with
+    other scopes: ``relying_party("Portal B", scopes=("openid", "legal_person"))``."""
     started: list[RelyingParty] = []
 
-    def make(name: str) -> RelyingParty:
-        rp = make_relying_party(live_idp, name)
+    def make(name: str, **kwargs: Any) -> RelyingParty:
+        rp = make_relying_party(live_idp, name, **kwargs)
         started.append(rp)
         return rp
 

@@ -229,9 +229,9 @@ class RelyingParty:
             self.server.server_close()
 
 
-def make_relying_party(idp: Any, name: str) -> RelyingParty:
+def make_relying_party(idp: Any, name: str, scopes: tuple[str, ...] = ("openid", "profile")) -> RelyingParty:
     """Register a confidential client for a fresh loopback RP through the operator CLI and
-    configure pyoidc from the IdP's discovery document."""
+    configure pyoidc from the IdP's discovery document; ``scopes`` are the ones it may ask for."""
     rp = RelyingParty(issuer=idp.issuer)
     base = f"http://127.0.0.1:{rp.bind()}"
     created = idp.cli(
@@ -239,7 +239,7 @@ def make_relying_party(idp: Any, name: str) -> RelyingParty:
         "--name", name,
         "--redirect-uri", base + "/callback",
         "--post-logout-redirect-uri", base + "/logged-out",
-        "--scope", "openid", "--scope", "profile",
+        *[arg for scope in scopes for arg in ("--scope", scope)],
         "--token-endpoint-auth-method", "client_secret_basic",
     )
     rp.client = client = Client(client_id=created["client_id"], client_authn_method=CLIENT_AUTHN_METHOD)
