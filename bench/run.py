@@ -881,8 +881,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     p.add_argument("--only", choices=["yiwang", "node"], help="measure one server only")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of: " + ", ".join(SCENARIOS))
+    # One worker per core; config/gunicorn.conf.py caps each worker's connections so the
+    # keep-alive connections spread over the workers.
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers and node cluster workers (default 2)")
-    p.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
+    p.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (default 8)")
     p.add_argument("--label", default="", help="a line written at the top of RESULTS.md (e.g. 'preliminary')")
     p.add_argument("--results", type=Path, default=BENCH / "RESULTS.md", help="where to write the report")
     p.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")

@@ -8,9 +8,17 @@ import os
 bind = os.environ.get("YIWANG_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("YIWANG_WORKERS", "1"))
 # Threads overlap database and Redis round trips; CPU work (signatures, argon2id)
-# scales with workers.
+# scales with workers: one worker per core (more workers than cores add scheduling
+# delays to the p99 under full load, measured in bench/).
 worker_class = "gthread"
-threads = int(os.environ.get("YIWANG_THREADS", "4"))
+threads = int(os.environ.get("YIWANG_THREADS", "8"))
+# A gthread worker accepts connections up to worker_connections, not up to its threads:
+# with the default (1000) one worker can take every keep-alive connection of a load
+# balancer while the others idle, and connections beyond the threads wait in the
+# worker's queue (both seen in the benchmark: p99 in the hundreds of ms). One connection
+# per thread spreads them and keeps the tail short; put a proxy with a connection pool
+# (nginx upstream keepalive) in front.
+worker_connections = int(os.environ.get("YIWANG_WORKER_CONNECTIONS", str(threads)))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
