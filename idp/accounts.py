@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -172,6 +173,20 @@ class AccountService:
         else:
             stmt = select(Account).where(Account.username == normalize_username(identifier))
         return self._session.scalars(stmt).first()
+
+    def read_view(self, account_id: int) -> Any:
+        """The columns userinfo needs, as a read-only row (attribute access like an
+        Account), in one autocommit round trip: no BEGIN/ROLLBACK, no ORM object."""
+        stmt = select(
+            Account.id, Account.kind, Account.status, Account.username, Account.updated_at, Account.name_enc,
+            Account.phone_enc, Account.phone_verified_at,
+        ).where(Account.id == account_id)
+        bind = self._session.get_bind()
+        if isinstance(bind, Engine):
+            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                return conn.execute(stmt).first()
+        # Already inside a connection (tests, CLI): read through the session.
+        return self._session.execute(stmt).first()
 
     def get(self, account_id: int) -> Account:
         account = self._session.get(Account, account_id)

@@ -300,7 +300,9 @@ def userinfo() -> Any:
         return _bearer_error(401, "invalid_token", "The access token is invalid, expired or revoked.")
     if claims.account_id is None or "openid" not in claims.scope.split():
         return _bearer_error(403, "insufficient_scope", "The token does not carry the openid scope.")
-    account = svc.session.get(Account, claims.account_id)
+    # Hot path (DESIGN.md §7: one database read): the columns claims need, read outside
+    # any transaction, without building an ORM object.
+    account: Any = svc.accounts.read_view(claims.account_id)
     if account is None or account.status != "active":
         return _bearer_error(401, "invalid_token", "The access token is invalid, expired or revoked.")
     # OIDC Core §5.3.2: sub is always returned and equals the ID token's sub.
