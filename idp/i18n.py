@@ -62,6 +62,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "actas.intro": ("您可以代表以下单位办理：", "You may act for these organisations:"),
     "actas.self": ("以个人身份继续", "Continue as myself"),
     "actas.submit": ("继续", "Continue"),
+    "cert.reason.unknown_issuer": ("证书不是由已登记的证书认证机构签发的。", "The certificate was not issued by a registered certificate authority."),
+    "cert.reason.ca_disabled": ("签发该证书的认证机构已停用。", "The certificate authority that issued this certificate is disabled."),
+    "cert.reason.bad_signature": ("证书签名无效。", "The certificate signature is not valid."),
+    "cert.reason.expired": ("证书已过期。", "The certificate has expired."),
+    "cert.reason.not_yet_valid": ("证书尚未生效。", "The certificate is not yet valid."),
+    "cert.reason.not_a_ca": ("证书链中的某个证书无权签发证书。", "A certificate in the chain is not allowed to issue certificates."),
+    "cert.reason.key_usage": ("该证书不能用于数字签名。", "The certificate is not allowed for digital signatures."),
+    "cert.reason.extended_key_usage": ("该证书不能用于此用途。", "The certificate is not allowed for this purpose."),
+    "cert.reason.revoked": ("证书已被吊销。", "The certificate has been revoked."),
+    "cert.reason.revocation_unknown": ("无法确定证书的吊销状态。", "The revocation status of the certificate could not be determined."),
+    "cert.reason.sm2_unsupported": ("暂不支持 SM2：尚不能验证 SM2/SM3 证书。", "SM2 not yet supported: SM2/SM3 certificates cannot be verified yet."),
+    "cert.reason.malformed_certificate": ("无法读取该证书。", "The certificate could not be read."),
+    "cert.reason.no_identifier": ("证书中没有法人标识（统一社会信用代码等）。", "The certificate does not carry a legal-person identifier."),
+    "cert.reason.malformed_identifier": ("证书中的法人标识无效。", "The legal-person identifier in the certificate is not valid."),
+    "cert.reason.ambiguous_org_code": ("证书中的机构代码或注册号不能唯一对应一个法人。", "The organisation code in the certificate does not match exactly one legal person."),
+    "cert.reason.identifier_conflict": ("该证书已绑定到另一个法人。", "The certificate is already bound to a different legal person."),
     "cert.no_client_certificate": ("未收到可信的客户端证书。", "No trusted client certificate was received."),
     "err.certificate_rejected": ("证书未通过验证。", "The certificate was not accepted."),
     "err.bad_signature_proof": ("签名与挑战值或证书不符，请重新签名。", "The signature does not match the challenge or the certificate. Please sign again."),
@@ -152,6 +168,15 @@ def choose_locale(ui_locales: list[str], accept_language: list[str]) -> str:
 def translate(key: str, locale: str) -> str:
     zh, en = MESSAGES.get(key, (key, key))
     return en if locale == "en" else zh
+
+
+def reason_text(reason: str, english: str, locale: str) -> str:
+    """A certificate rejection reason in the page language; the English text is the
+    fixed public message of the reason (certificates.trust.PUBLIC_MESSAGES)."""
+    key = f"cert.reason.{reason}"
+    if locale == "en" or key not in MESSAGES:
+        return english
+    return MESSAGES[key][0]
 
 
 def error_text(code: str, fallback: str, locale: str) -> str:

@@ -17,7 +17,7 @@ from certificates.trust import CertificateRejectedError, ValidatedCertificate
 from common.crypto import constant_time_equals
 from common.db import db
 
-from ..i18n import error_text, translate
+from ..i18n import error_text, reason_text, translate
 from . import bp
 from ._web import (
     allow_form_target,
@@ -70,7 +70,8 @@ def _page(iid: str, status: int = 200, error: str | None = None) -> Any:
 
 def _rejected(exc: CertificateRejectedError) -> str:
     # The specific reason is shown (issue 4: every rejection has a reason for the user).
-    return f"{error_text('certificate_rejected', exc.public_message, locale())} {exc.public_message}"
+    loc = locale()
+    return f"{error_text('certificate_rejected', exc.public_message, loc)} {reason_text(exc.reason.value, exc.public_message, loc)}"
 
 
 def _refuse(iid: str, reason: str, message: str, ca_id: int | None = None) -> Any:

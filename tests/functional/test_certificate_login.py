@@ -132,11 +132,11 @@ def test_wrong_key_replayed_challenge_and_rejections(app, http, cas, provinces, 
     services.cas.load_crl(cas[0], make_crl(fujian.intermediate, revoked=[revoked.cert.serial_number], number=2))
     db.session.commit()
     resp = certificate_login(app.test_client(), revoked)
-    assert resp.status_code == 403 and "revoked" in resp.get_data(as_text=True).lower()
+    assert resp.status_code == 403 and "证书已被吊销" in resp.get_data(as_text=True)
     # Unknown issuer.
     stranger = three_provinces()[0].issue(USCC)
     resp = certificate_login(app.test_client(), stranger)
-    assert resp.status_code == 403 and "registered certificate authority" in resp.get_data(as_text=True)
+    assert resp.status_code == 403 and "不是由已登记的证书认证机构签发" in resp.get_data(as_text=True)
     # SM2 is recognised and refused with its own reason, not a crash.
     sm2 = sm2_variant(leaf.cert)
     sm2_pem = "-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(sm2).decode() + "-----END CERTIFICATE-----\n"
@@ -259,3 +259,17 @@ def test_company_grants_and_revokes_a_mandate_from_its_certificate_session(app, 
     citizen = app.test_client()
     Browser(citizen).login(citizen.get("/login"), user)
     assert citizen.get("/company").headers["Location"] == "/login/certificate"
+
+
+def test_rejection_reasons_are_in_the_page_language(app, cas, provinces):
+    leaf = issue_leaf(provinces[0].intermediate)  # no identifier
+    zh = certificate_login(app.test_client(), leaf).get_data(as_text=True)
+    assert "证书中没有法人标识" in zh and "does not carry" not in zh
+    browser = app.test_client()
+    page = browser.get("/login/certificate?lang=en")
+    html = page.get_data(as_text=True)
+    challenge = re.search(r'<pre id="challenge">([^<]+)</pre>', html).group(1)
+    en = browser.post("/login/certificate", data={
+        "csrf_token": form_field(html, "csrf_token"), "challenge": challenge, "lang": "en",
+        "certificate": pem(leaf.cert), "signature": sign(leaf.key, challenge)}).get_data(as_text=True)
+    assert "does not carry a legal-person identifier" in en
