@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.clock import Clock
+from common.db import insert_unique
 from common.errors import DomainError, NotFoundError, ValidationError
 from common.uscc import InvalidUsccError, parse_uscc
 
@@ -342,12 +343,7 @@ class LegalPersonService:
             granted_by=granted_by[:128],
             granted_at=now,
         )
-        try:
-            with self._session.begin_nested():
-                self._session.add(row)
-                self._session.flush()
-        except IntegrityError as exc:
-            raise MandateError("unknown agent account", public_message="No such agent account.") from exc
+        insert_unique(self._session, row, MandateError("unknown agent account", public_message="No such agent account."))
         return row
 
     def revoke_mandate(self, mandate_id: int, *, by: str) -> Mandate:

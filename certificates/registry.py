@@ -21,10 +21,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.clock import Clock
+from common.db import insert_unique
 from common.errors import DomainError, NotFoundError, ValidationError
 
 from .mapping import DEFAULT_PROFILE, MappingProfile, MappingResult, map_certificate
@@ -281,12 +281,7 @@ class CaService:
             created_at=now,
             updated_at=now,
         )
-        try:
-            with self._session.begin_nested():
-                self._session.add(row)
-                self._session.flush()
-        except IntegrityError as exc:
-            raise DuplicateCaError("unique constraint") from exc
+        insert_unique(self._session, row, DuplicateCaError("unique constraint"))
         self._cache.invalidate()
         return row
 

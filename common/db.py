@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -51,6 +52,18 @@ def configure_sqlite(dbapi_connection: object, connection_record: object) -> Non
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def insert_unique(session: Session, row: object, conflict: Exception) -> None:
+    """Insert ``row`` in a savepoint; a unique or foreign-key violation rolls back only
+    the savepoint and raises ``conflict`` (a domain error with a public message), so the
+    caller's transaction stays usable and nothing half-written remains."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError as exc:
+        raise conflict from exc
 
 
 # Flask-SQLAlchemy owns the request-scoped session; services receive ``db.session``.

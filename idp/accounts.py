@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher, random_token
+from common.db import insert_unique
 from common.errors import ValidationError
 from common.store import Store
 from realname.idnumbers import InvalidIdNumberError, parse_id_number
@@ -128,12 +128,7 @@ class AccountService:
             updated_at=now,
             password_changed_at=now,
         )
-        try:
-            with self._session.begin_nested():
-                self._session.add(account)
-                self._session.flush()
-        except IntegrityError as exc:
-            raise DuplicateAccountError("unique constraint") from exc
+        insert_unique(self._session, account, DuplicateAccountError("unique constraint"))
         return account
 
     def create_organization(self) -> Account:

@@ -374,7 +374,7 @@ class CodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
     # The authorization endpoint is handled by views.authorize (login, consent, prompt
     # handling); these keep Authlib's validation of client, redirect URI and scope.
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:  # pragma: no cover
-        raise NotImplementedError("codes are issued by idp.views.authorize")
+        raise RuntimeError("authorization codes are issued by idp.views.oauth.handle_authorization")
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         # Already consumed atomically in query_authorization_code.

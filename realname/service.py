@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.audit import AuditTrail
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
+from common.db import insert_unique
 from common.store import Store
 
 from .errors import (
@@ -188,12 +188,7 @@ class RealnameService:
             created_at=now,
             updated_at=now,
         )
-        try:
-            with self._session.begin_nested():
-                self._session.add(identity)
-                self._session.flush()
-        except IntegrityError as exc:
-            raise DuplicateIdentityError("id number bound elsewhere") from exc
+        insert_unique(self._session, identity, DuplicateIdentityError("id number bound elsewhere"))
         return identity
 
     def recheck(self, identity: Identity, *, client_ip: str) -> None:
