@@ -54,6 +54,15 @@ class ConsentService:
         self._session.flush()
         return row
 
+    def active(self, account_id: int) -> list[Consent]:
+        """The account's live consents (portals it shares data with), newest first."""
+        now = self._clock.now()
+        return list(self._session.scalars(
+            select(Consent)
+            .where(Consent.account_id == account_id, Consent.withdrawn_at.is_(None), Consent.expires_at > now)
+            .order_by(Consent.granted_at.desc())
+        ))
+
     def withdraw(self, account_id: int, client_id: str) -> bool:
         row = self._current(account_id, client_id)
         if row is None or row.withdrawn_at is not None:

@@ -111,6 +111,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "account.not_verified": ("尚未实名认证", "Not verified yet"),
     "account.verify": ("进行实名认证", "Verify my identity"),
     "account.recheck": ("重新核验", "Check again"),
+    "account.consents": ("已授权的应用", "Portals you share data with"),
+    "account.withdraw": ("撤回授权", "Withdraw"),
     "account.phone": ("手机号码", "Phone"),
     "account.phone_verified": ("已验证", "verified"),
     "account.phone_unverified": ("未验证", "not verified"),

@@ -290,6 +290,20 @@ class TokenService:
             .values(revoked_at=now)
         )
 
+    def revoke_grants_of(self, account_id: int, client_id: str) -> int:
+        """Revoke every live grant of one account at one client (consent withdrawn): the
+        refresh-token families and their access tokens. Returns how many grants."""
+        families = set(self._session.scalars(
+            select(RefreshToken.family_id).where(
+                RefreshToken.account_id == account_id,
+                RefreshToken.client_id == client_id,
+                RefreshToken.revoked_at.is_(None),
+            )
+        ))
+        for family in families:
+            self.revoke_grant(family)
+        return len(families)
+
     # -- ID tokens ----------------------------------------------------------------------
 
     def issue_id_token(

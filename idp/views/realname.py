@@ -452,6 +452,7 @@ def account() -> Any:
         phone=_masked_phone(phone) if phone else None,
         phone_verified=acct.phone_verified_at is not None,
         has_totp=svc.realname.has_totp(acct.id),
+        consents=[(c, svc.client(c.client_id)) for c in svc.consents.active(acct.id)],
         notice=_msg("saved") if request.args.get("saved") else None,
         problem=_msg(request.args["problem"]) if request.args.get("problem", "").isidentifier() else None,
     )
@@ -571,3 +572,23 @@ def password_submit() -> Any:
     if result is not None:
         set_sso_cookie(response, result[0])
     return response
+
+
+@bp.post("/account/consents/<client_id>/withdraw")
+def consent_withdraw(client_id: str) -> Any:
+    """Issue 5 / PIPL Art. 15: withdrawing consent stops the portal's future access —
+    its refresh tokens and the access tokens of those grants stop working now, and the
+    next authorization asks again."""
+    current = _current()
+    if current is None:
+        return _login_first()
+    _, acct = current
+    if not check_csrf():
+        return render("idp/error.html", 400, error="csrf")
+    svc = services()
+    if svc.consents.withdraw(acct.id, client_id[:64]):
+        grants = svc.tokens.revoke_grants_of(acct.id, client_id[:64])
+        svc.audit.record("consent.withdraw", actor=f"account:{acct.id}", target=f"account:{acct.id}",
+                         client_id=client_id[:64], details={"grants_revoked": grants})
+        db.session.commit()
+    return _see_other(url_for("idp.account", saved=1))
