@@ -155,3 +155,21 @@ class LogoutDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Disclosure(Base):
+    """One release of claims to a portal (issue 5): which claim names (never values),
+    why, on what legal basis, when, and under which token. Shown to the citizen."""
+
+    __tablename__ = "idp_disclosures"
+    __table_args__ = (Index("ix_idp_disclosures_account_created", "account_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("idp_accounts.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    claim_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(String(32), default="consent")
+    grant_id: Mapped[str | None] = mapped_column(String(43))
+    token_id: Mapped[str | None] = mapped_column(String(43))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -26,6 +26,7 @@ from realname.sms import ConsoleSender, HttpSmsSender, SmsSender
 from .accounts import AccountService
 from .clients import ClientCache, ClientService, RegisteredClient
 from .consent import ConsentService
+from .disclosures import DisclosureService
 from .keys import KeyCache, KeyService
 from .logout import LogoutService, PostResult, http_post_form
 from .models import Account
@@ -174,6 +175,12 @@ class Services:
             p = self.p
             self._cache["sessions"] = SessionService(store=p.store, clock=p.clock, hasher=p.hasher, settings=p.settings)
         return self._cache["sessions"]
+
+    @property
+    def disclosures(self) -> DisclosureService:
+        if "disclosures" not in self._cache:
+            self._cache["disclosures"] = DisclosureService(self.session, clock=self.p.clock)
+        return self._cache["disclosures"]
 
     @property
     def consents(self) -> ConsentService:

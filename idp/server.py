@@ -298,6 +298,7 @@ class _IssuingGrant:
                 family_expires_at=family_expires_at,
                 context=context,
             )
+        names_in_id_token: set[str] = set()
         if "openid" in scope_to_list(scope):
             extra: dict[str, Any] = {}
             names = id_token_claim_names(scope, claims_request)
@@ -307,6 +308,7 @@ class _IssuingGrant:
             if "act" in token_context:
                 # RFC 8693 §4.1: who is acting is part of the authentication result.
                 extra["act"] = token_context["act"]
+            names_in_id_token = set(extra)
             body["id_token"] = svc.tokens.issue_id_token(
                 client_id=client.client_id,
                 sub=sub,
@@ -320,6 +322,14 @@ class _IssuingGrant:
                 extra=extra,
             )
         self._last_jti = jti
+        if self.GRANT_TYPE == "authorization_code":
+            # Issue 5: a new grant releases the claims its scope (and claims parameter)
+            # authorise, through userinfo and the ID token. Names only, never values.
+            from .claims import userinfo_claim_names
+
+            released = {"sub"} | userinfo_claim_names(scope, claims_request) | set(names_in_id_token)
+            svc.disclosures.record(account_id=account_id, client_id=client.client_id, claim_names=released,
+                                   grant_id=grant_id, token_id=jti)
         svc.p.metrics.token_issued(self.GRANT_TYPE)
         svc.audit.record("token.issue", actor=f"client:{client.client_id}", target=f"account:{account_id}",
                          client_id=client.client_id,

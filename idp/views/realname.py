@@ -592,3 +592,57 @@ def consent_withdraw(client_id: str) -> Any:
                          client_id=client_id[:64], details={"grants_revoked": grants})
         db.session.commit()
     return _see_other(url_for("idp.account", saved=1))
+
+
+# -- data sharing history (issue 5) -------------------------------------------------------
+
+
+def _history_rows(acct_id: int, client_id: str | None) -> list[dict[str, Any]]:
+    from ..catalogue import CATALOGUE
+
+    svc = services()
+    loc = locale()
+    rows = []
+    for d in svc.disclosures.history(acct_id, client_id=client_id):
+        client = svc.client(d.client_id)
+        rows.append({
+            "time": d.created_at.isoformat(timespec="seconds"),
+            "client_id": d.client_id,
+            "portal": client.name if client else d.client_id,
+            "claims": d.claim_names,
+            "claim_texts": [
+                (CATALOGUE[n].en if loc == "en" else CATALOGUE[n].zh) if n in CATALOGUE else n for n in d.claim_names
+            ],
+            "purpose": d.purpose,
+            "legal_basis": d.legal_basis,
+            "token_id": d.token_id,
+        })
+    return rows
+
+
+@bp.get("/account/history")
+def history() -> Any:
+    current = _current()
+    if current is None:
+        return _login_first()
+    _, acct = current
+    client_id = request.args.get("client") or None
+    rows = _history_rows(acct.id, client_id[:64] if client_id else None)
+    portals = sorted({(r["client_id"], r["portal"]) for r in _history_rows(acct.id, None)}, key=lambda p: p[1])
+    return render("idp/history.html", rows=rows, portals=portals, selected=client_id or "")
+
+
+@bp.get("/account/history.json")
+def history_export() -> Any:
+    current = _current()
+    if current is None:
+        return _login_first()
+    _, acct = current
+    client_id = request.args.get("client") or None
+    body = json.dumps({"disclosures": _history_rows(acct.id, client_id[:64] if client_id else None)},
+                      ensure_ascii=False, indent=2)
+    response = make_response(body, 200)
+    response.headers["Content-Type"] = "application/json; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="yiwang-data-sharing-history.json"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
