@@ -60,6 +60,7 @@ def _client_dict(row: Any) -> dict[str, Any]:
         "token_endpoint_auth_method": row.token_endpoint_auth_method,
         "subject_type": row.subject_type,
         "sector_identifier": row.sector_identifier,
+        "claim_policy": row.claim_policy or {},
         "enabled": row.enabled,
         "created_at": row.created_at.isoformat(),
     }
@@ -84,13 +85,27 @@ clients_cli = AppGroup("clients", help="Register and manage relying parties (por
 @click.option("--sector-identifier-uri", default=None, help="Groups clients on several hosts into one pairwise sector.")
 @click.option("--jwks-file", type=click.File("r"), default=None, help="Public JWK set for private_key_jwt.")
 @click.option("--public", is_flag=True, help="Public client (no secret; PKCE only).")
+@click.option("--claim", "claims", multiple=True, metavar="NAME=PURPOSE",
+              help="A claim the client may receive, with its purpose (legal basis: consent). Repeatable. "
+                   "Without any, the claims of its scopes are released.")
+@click.option("--statutory-claim", "statutory_claims", multiple=True, metavar="NAME=PURPOSE",
+              help="Like --claim, with a statutory duty as the legal basis.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @transactional
 def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
                    backchannel_logout_uri: str | None, frontchannel_logout_uri: str | None,
                    grant_types: tuple[str, ...], scopes: tuple[str, ...], token_endpoint_auth_method: str | None,
                    subject_type: str, sector_identifier_uri: str | None, jwks_file: Any, public: bool,
-                   as_json: bool) -> None:
+                   claims: tuple[str, ...], statutory_claims: tuple[str, ...], as_json: bool) -> None:
+    from common.errors import ValidationError
+
+    policy: dict[str, dict[str, str]] = {}
+    for basis, items in (("consent", claims), ("statutory", statutory_claims)):
+        for item in items:
+            name, sep, purpose = item.partition("=")
+            if not sep:
+                raise ValidationError(item, public_message=f"Write claims as NAME=PURPOSE: {item!r}.")
+            policy[name.strip()] = {"purpose": purpose.strip(), "basis": basis}
     jwks = None
     if jwks_file is not None:
         try:
@@ -112,6 +127,7 @@ def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
         sector_identifier_uri=sector_identifier_uri,
         public=public,
         jwks=jwks,
+        claim_policy=policy,
     )
     out: dict[str, Any] = {"client_id": row.client_id}
     if secret:

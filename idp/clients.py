@@ -50,6 +50,7 @@ class RegisteredClient(ClientMixin):
     jwks: dict[str, Any] | None
     id_token_signed_response_alg: str | None
     hasher: KeyedHasher = field(repr=False, compare=False)
+    claim_policy: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_row(cls, row: Client, hasher: KeyedHasher) -> RegisteredClient:
@@ -69,6 +70,7 @@ class RegisteredClient(ClientMixin):
             jwks=row.jwks,
             id_token_signed_response_alg=row.id_token_signed_response_alg,
             hasher=hasher,
+            claim_policy=dict(row.claim_policy or {}),
         )
 
     @property
@@ -114,6 +116,22 @@ class RegisteredClient(ClientMixin):
     def get_jwks(self) -> dict[str, Any] | None:
         return self.jwks
 
+    def allowed_claims(self, requested: set[str]) -> set[str]:
+        """Issue 5: what may be released to this client of what its scopes request. With
+        a policy, only the claims the policy lists; requests beyond it are reduced
+        silently (never an error that would leak the policy)."""
+        if not self.claim_policy:
+            return requested
+        return {n for n in requested if n == "sub" or n in self.claim_policy}
+
+    def purpose_of(self, names: set[str]) -> str | None:
+        purposes = sorted({str(self.claim_policy[n]["purpose"]) for n in names if n in self.claim_policy})
+        return "; ".join(purposes) or None
+
+    def basis_of(self, names: set[str]) -> str:
+        bases = {str(self.claim_policy[n].get("basis", "consent")) for n in names if n in self.claim_policy}
+        return "statutory" if bases == {"statutory"} else "consent"
+
 
 def validate_redirect_uri(uri: str, *, production: bool) -> None:
     """RFC 6749 §3.1.2: absolute, no fragment. RFC 9700 §4.1.1 / RFC 8252 §7.3: https, or
@@ -146,6 +164,34 @@ def new_client_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
 
 
+def validate_claim_policy(policy: dict[str, dict[str, str]], scopes: list[str]) -> dict[str, dict[str, str]]:
+    """Issue 5: each claim a client may receive, with a purpose (shown to the citizen)
+    and a legal basis (PIPL Art. 13: consent, or a statutory duty). Claims must be
+    carried by one of the client's scopes; sensitive claims need the administrator's
+    sensitive-claims flag, which does not exist yet, so they are refused for now."""
+    from .catalogue import CATALOGUE, Sensitivity
+
+    out: dict[str, dict[str, str]] = {}
+    for name, spec in policy.items():
+        claim = CATALOGUE.get(name)
+        if claim is None:
+            raise InvalidClientMetadataError(name, public_message=f"Unknown claim: {name}.")
+        if claim.sensitivity is Sensitivity.SENSITIVE:
+            raise InvalidClientMetadataError(name, public_message=f"The sensitive claim {name} cannot be granted yet.")
+        if not set(claim.scopes) & set(scopes):
+            raise InvalidClientMetadataError(
+                name, public_message=f"The claim {name} needs one of the scopes {', '.join(claim.scopes)}."
+            )
+        purpose = str(spec.get("purpose", "")).strip()
+        basis = str(spec.get("basis", "consent"))
+        if not 1 <= len(purpose) <= 200:
+            raise InvalidClientMetadataError(name, public_message=f"The claim {name} needs a purpose (1-200 characters).")
+        if basis not in ("consent", "statutory"):
+            raise InvalidClientMetadataError(name, public_message="A legal basis is 'consent' or 'statutory'.")
+        out[name] = {"purpose": purpose, "basis": basis}
+    return out
+
+
 class ClientService:
     def __init__(self, session: Session, *, clock: Clock, hasher: KeyedHasher, production: bool) -> None:
         self._session = session
@@ -168,6 +214,7 @@ class ClientService:
         sector_identifier_uri: str | None = None,
         public: bool = False,
         jwks: dict[str, Any] | None = None,
+        claim_policy: dict[str, dict[str, str]] | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; returns the row and the plaintext secret (None for public
         and private_key_jwt clients). Raises ``InvalidClientMetadataError``. Flushes."""
@@ -208,6 +255,7 @@ class ClientService:
         for s in scopes:
             if s not in SUPPORTED_SCOPES:
                 raise InvalidClientMetadataError(s, public_message=f"Unsupported scope: {s}.")
+        policy = validate_claim_policy(claim_policy or {}, scopes)
         if subject_type not in ("pairwise", "public"):
             raise InvalidClientMetadataError(subject_type, public_message="subject type is pairwise or public.")
         try:
@@ -238,6 +286,7 @@ class ClientService:
             sector_identifier=sector,
             jwks=jwks,
             id_token_signed_response_alg=None,
+            claim_policy=policy or None,
             enabled=True,
             created_at=now,
             updated_at=now,

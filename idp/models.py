@@ -58,6 +58,9 @@ class Client(Base):
     sector_identifier: Mapped[str] = mapped_column(String(255))
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
+    # Issue 5 release policy: claim name → {"purpose": text, "basis": "consent" |
+    # "statutory"}. Empty: the claims of the client's scopes (no per-claim policy yet).
+    claim_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -4,6 +4,7 @@ tightens Authlib's defaults to this provider's profile (DESIGN.md §4, §9)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,7 @@ from .clients import RegisteredClient
 from .provider import Services
 from .tokens import AccessTokenClaims, AuthorizationCode, InvalidTokenError
 
+log = logging.getLogger("yiwang.idp")
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -301,7 +303,7 @@ class _IssuingGrant:
         names_in_id_token: set[str] = set()
         if "openid" in scope_to_list(scope):
             extra: dict[str, Any] = {}
-            names = id_token_claim_names(scope, claims_request)
+            names = client.allowed_claims(id_token_claim_names(scope, claims_request))
             if names:
                 account = svc.accounts.get(account_id)
                 extra = select_claims(svc.available_claims(account, names, token_context), names)
@@ -327,8 +329,13 @@ class _IssuingGrant:
             # authorise, through userinfo and the ID token. Names only, never values.
             from .claims import userinfo_claim_names
 
-            released = {"sub"} | userinfo_claim_names(scope, claims_request) | set(names_in_id_token)
+            requested = {"sub"} | userinfo_claim_names(scope, claims_request) | set(names_in_id_token)
+            released = client.allowed_claims(requested)
+            if released != requested:
+                # Issue 5: reduced silently for the portal, visible to administrators.
+                log.info("claims reduced by policy", extra={"client_id": client.client_id})
             svc.disclosures.record(account_id=account_id, client_id=client.client_id, claim_names=released,
+                                   purpose=client.purpose_of(released), legal_basis=client.basis_of(released),
                                    grant_id=grant_id, token_id=jti)
         svc.p.metrics.token_issued(self.GRANT_TYPE)
         svc.audit.record("token.issue", actor=f"client:{client.client_id}", target=f"account:{account_id}",

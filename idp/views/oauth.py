@@ -311,6 +311,9 @@ def userinfo() -> Any:
     requested = claims.raw.get("ucl")
     claims_request = {"userinfo": dict.fromkeys(requested)} if isinstance(requested, list) else None
     names = userinfo_claim_names(claims.scope, claims_request)
+    client = svc.client(claims.client_id)
+    if client is not None:
+        names = client.allowed_claims(names)
     context = claims.raw.get("ctx") if isinstance(claims.raw.get("ctx"), dict) else None
     body.update(select_claims(svc.available_claims(account, names, context), names))
     if isinstance(claims.raw.get("act"), dict):
