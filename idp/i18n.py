@@ -17,6 +17,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "consent.intro": ("以下应用请求访问您的信息：", "This application asks for access to:"),
     "consent.allow": ("同意", "Allow"),
     "consent.deny": ("拒绝", "Deny"),
+    "consent.statutory": ("依法履职所需", "required by law"),
     "scope.openid": ("确认您的身份（不含个人资料）", "Confirm who you are (no personal data)"),
     "scope.profile": ("姓名和用户名", "Your name and username"),
     "scope.phone": ("手机号码", "Your phone number"),

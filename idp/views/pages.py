@@ -12,6 +12,7 @@ from common.crypto import constant_time_equals, random_token
 from common.db import db
 from common.errors import DomainError
 
+from ..catalogue import CATALOGUE, claims_for_scopes
 from ..errors import InvalidCredentialsError
 from ..i18n import error_text
 from . import bp
@@ -141,8 +142,19 @@ def consent() -> Any:
         return _see_other(url_for("idp.authorize_resume", interaction=iid))
     scopes = [s for s in req.scope.split() if s != "openid"] or ["openid"]
     allow_form_target(req.redirect_uri)
+    # Issue 5: with a release policy the citizen sees each claim and why it is asked for.
+    claims = []
+    if req.client.claim_policy:
+        loc = locale(req.ui_locales)
+        for name in sorted(req.client.allowed_claims(claims_for_scopes(scopes))):
+            if name == "sub" or name not in CATALOGUE:
+                continue
+            spec = req.client.claim_policy[name]
+            claims.append({"name": name, "text": CATALOGUE[name].en if loc == "en" else CATALOGUE[name].zh,
+                           "purpose": spec["purpose"], "statutory": spec.get("basis") == "statutory"})
     return render(
-        "idp/consent.html", interaction=iid, client_name=req.client.name, scopes=scopes, ui_locales=req.ui_locales
+        "idp/consent.html", interaction=iid, client_name=req.client.name, scopes=scopes, claims=claims,
+        ui_locales=req.ui_locales,
     )
 
 

@@ -74,3 +74,25 @@ def test_released_is_within_policy_and_request(policy, requested):
     assert released <= (requested | {"sub"})
     if policy:
         assert released <= policy | {"sub"}
+
+
+def test_consent_page_lists_each_claim_with_its_purpose(http, services, user):
+    row, secret = services.clients.create(
+        name="Tax Portal", redirect_uris=["https://tax.example.test/cb"], scopes=["openid", "profile", "phone"],
+        claim_policy={"name": {"purpose": "To address you in letters", "basis": "statutory"},
+                      "phone_number": {"purpose": "SMS reminders", "basis": "consent"}},
+    )
+    db.session.commit()
+    client = RegisteredTestClient(row.client_id, secret, "https://tax.example.test/cb")
+    from tests.helpers import pkce_pair
+
+    browser = Browser(http)
+    _, challenge = pkce_pair()
+    resp = browser.authorize(client, challenge=challenge, scope="openid profile phone")
+    resp = browser.login(browser.follow(resp), user)
+    resp = browser.follow(resp)  # resume → consent
+    page = browser.follow(resp).get_data(as_text=True)
+    assert 'data-claim="name"' in page and 'data-claim="phone_number"' in page
+    assert "To address you in letters" in page and "SMS reminders" in page and "依法履职所需" in page
+    # Claims outside the policy are not even shown.
+    assert 'data-claim="preferred_username"' not in page and 'data-claim="phone_number_verified"' not in page
