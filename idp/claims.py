@@ -10,6 +10,9 @@ from typing import Any
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": ("name", "preferred_username", "updated_at"),
     "phone": ("phone_number", "phone_number_verified"),
+    # Issue 5: derived from the verified identity at release time, never the raw number.
+    "realname": ("realname_verified", "realname_level", "id_number_masked", "age_over_18", "age_over_60",
+                 "region_code"),
     # Issue 4: the legal person behind a certificate login (or an agent's mandate).
     "legal_person": ("uscc", "legal_person_name", "cert_issuer"),
 }

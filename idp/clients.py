@@ -29,7 +29,7 @@ from .subjects import SectorError, sector_for
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-SUPPORTED_SCOPES = ("openid", "profile", "phone", "offline_access", "legal_person")
+SUPPORTED_SCOPES = ("openid", "profile", "phone", "offline_access", "legal_person", "realname")
 _LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 

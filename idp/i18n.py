@@ -22,6 +22,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "scope.profile": ("姓名和用户名", "Your name and username"),
     "scope.phone": ("手机号码", "Your phone number"),
     "scope.offline_access": ("在您离开后保持访问", "Keep access while you are away"),
+    "scope.realname": ("实名核验结果（是否已实名、认证等级、是否成年等，不含完整身份证号）", "Verification results (verified or not, level, whether adult …; never the full ID number)"),
     "scope.legal_person": ("单位信息（统一社会信用代码、名称、证书颁发机构）", "Organisation: credit code, name and certificate issuer"),
     "error.title": ("出错了", "Something went wrong"),
     "error.back": ("请返回发起登录的网站重试。", "Please go back to the site you came from and try again."),

@@ -16,6 +16,7 @@ from common.audit import AuditTrail
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
 from common.store import Store
+from realname.idnumbers import parse_id_number
 from realname.levels import session_level
 from realname.otp import OneTimeCodeService
 from realname.registry import HttpRegistry, HttpRegistryConfig, LocalRegistry, RegistryAdapter
@@ -24,6 +25,7 @@ from realname.settings import RealnameSettings
 from realname.sms import ConsoleSender, HttpSmsSender, SmsSender
 
 from .accounts import AccountService
+from .catalogue import derived_claims
 from .clients import ClientCache, ClientService, RegisteredClient
 from .consent import ConsentService
 from .disclosures import DisclosureService
@@ -279,6 +281,16 @@ class Services:
                 out["legal_person_name"] = person.name
         if "cert_issuer" in want and context and context.get("cert_issuer"):
             out["cert_issuer"] = context["cert_issuer"]
+        derived = {"realname_verified", "realname_level", "id_number_masked", "age_over_18", "age_over_60",
+                   "region_code"}
+        if want & derived and account.kind == "person":
+            # Issue 5: computed now from the verified identity; the number itself never
+            # leaves this function.
+            identity = self.realname.identity_of(account.id)
+            today = self.p.clock.now().date()
+            rid = parse_id_number(self.realname.id_number_of(identity), today=today) if identity else None
+            values = derived_claims(rid, level=self.realname.level_of(account.id), today=today)
+            out.update({k: v for k, v in values.items() if k in want & derived})
         if "name" in want:
             out["name"] = accounts.name_of(account)
         if "preferred_username" in want:
