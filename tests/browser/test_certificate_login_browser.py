@@ -13,19 +13,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from playwright.sync_api import BrowserContext, Page, Request
+from playwright.sync_api import BrowserContext, Page
 
 from certificates.mapping import DEFAULT_PROFILE
 from tests.live import ROOT
 from tests.support.pki import Leaf, Province, make_crl, three_provinces
 
 from .conftest import PageLog
-from .relying_party import Login, RelyingParty
+from .pages import Traffic, arrive, land_on_rp
+from .relying_party import RelyingParty
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -124,37 +124,7 @@ def sign_with_tool(leaf: Leaf, challenge: str, tmp_path: Path, *, p12: bool = Fa
 # -- the browser ---------------------------------------------------------------------------
 
 
-class Traffic:
-    """Every request the browser makes, to see which pages a flow went through."""
 
-    def __init__(self, context: BrowserContext) -> None:
-        self.requests: list[Request] = []
-        context.on("request", lambda request: self.requests.append(request))
-
-    def paths(self, base: str) -> list[str]:
-        return [urlsplit(r.url).path for r in self.requests if r.url.startswith(base + "/")]
-
-    def authorization_request(self, issuer: str) -> dict[str, list[str]]:
-        [first, *_] = [r.url for r in self.requests if r.url.startswith(issuer + "/authorize?")]
-        return parse_qs(urlsplit(first).query)
-
-
-def _on(base: str, path: str) -> Callable[[str], bool]:
-    return lambda url: url.startswith(base + "/") and urlsplit(url).path == path
-
-
-def arrive(page: Page, base: str, path: str, log: PageLog) -> None:
-    """Wait for one of the IdP's pages to be loaded, and record its CSP violations."""
-    page.wait_for_url(_on(base, path))
-    page.wait_for_load_state("load")
-    log.collect_csp(page)
-
-
-def land_on_rp(page: Page, rp: RelyingParty, log: PageLog) -> Login:
-    page.wait_for_url(_on(rp.base_url, "/callback"))
-    page.wait_for_selector("#rp")
-    log.collect_csp(page)
-    return rp.next_login()  # raises when pyoidc refused the response or the ID token
 
 
 def open_certificate_page(page: Page, idp: Any, rp: RelyingParty, log: PageLog) -> str:

@@ -12,14 +12,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from jwkest import BadSignature
 from oic.oic.message import AtHashError, EndSessionRequest, verify_id_token
-from playwright.sync_api import BrowserContext, Page, Request, Response, Route
+from playwright.sync_api import BrowserContext, Page, Response, Route
 
 from .conftest import PageLog
+from .pages import Traffic, on_path
 from .relying_party import RelyingParty
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -37,31 +38,12 @@ def alice(live_idp: Any) -> str:
     return USERNAME
 
 
-class Traffic:
-    """Every request the browser makes, to see which pages a flow went through."""
 
-    def __init__(self, context: BrowserContext) -> None:
-        self.requests: list[Request] = []
-        context.on("request", lambda request: self.requests.append(request))
-
-    def urls(self, prefix: str) -> list[str]:
-        return [r.url for r in self.requests if r.url.startswith(prefix)]
-
-    def authorization_request(self, issuer: str) -> dict[str, list[str]]:
-        [first, *_] = self.urls(issuer + "/authorize?")
-        return parse_qs(urlsplit(first).query)
-
-    def clear(self) -> None:
-        self.requests.clear()
-
-
-def _path_is(base: str, path: str) -> Callable[[str], bool]:
-    return lambda url: url.startswith(base) and urlsplit(url).path == path
 
 
 def log_in(page: Page, idp: Any, log: PageLog) -> None:
     """On Yiwang's login page: fill the form and submit."""
-    page.wait_for_url(_path_is(idp.issuer, "/login"))
+    page.wait_for_url(on_path(idp.issuer, "/login"))
     page.wait_for_load_state("domcontentloaded")
     log.collect_csp(page)
     page.fill("#identifier", USERNAME)
@@ -70,7 +52,7 @@ def log_in(page: Page, idp: Any, log: PageLog) -> None:
 
 
 def approve(page: Page, idp: Any, log: PageLog) -> None:
-    page.wait_for_url(_path_is(idp.issuer, "/consent"))
+    page.wait_for_url(on_path(idp.issuer, "/consent"))
     page.wait_for_load_state("domcontentloaded")
     log.collect_csp(page)
     page.click("#consent-allow")
@@ -85,7 +67,7 @@ def full_login(page: Page, idp: Any, rp: RelyingParty, log: PageLog, **params: s
     page.goto(rp.login_url(**params))
     log_in(page, idp, log)
     approve(page, idp, log)
-    land_on_rp(page, _path_is(rp.base_url, "/callback"))
+    land_on_rp(page, on_path(rp.base_url, "/callback"))
 
 
 def test_code_flow_validated_by_independent_relying_party(
@@ -100,7 +82,7 @@ def test_code_flow_validated_by_independent_relying_party(
     started = int(time.time())
     log_in(page, live_idp, page_log)
     approve(page, live_idp, page_log)
-    land_on_rp(page, _path_is(rp.base_url, "/callback"))
+    land_on_rp(page, on_path(rp.base_url, "/callback"))
     finished = int(time.time())
 
     login = rp.next_login()
@@ -160,10 +142,10 @@ def test_login_page_csp_clean_and_localised(
     page.on("response", lambda response: responses.append(response))
 
     page.goto(rp.login_url())
-    page.wait_for_url(_path_is(live_idp.issuer, "/login"))
+    page.wait_for_url(on_path(live_idp.issuer, "/login"))
     page.wait_for_selector("#login-submit")
     page_log.collect_csp(page)
-    [login_page] = [r for r in responses if _path_is(live_idp.issuer, "/login")(r.url)]
+    [login_page] = [r for r in responses if on_path(live_idp.issuer, "/login")(r.url)]
     csp = login_page.headers["content-security-policy"]
     # SECURITY.md "Pages and sessions": no inline script, no framing, no plugins.
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
@@ -178,7 +160,7 @@ def test_login_page_csp_clean_and_localised(
 
     # OIDC Core §3.1.2.1 ui_locales: English when the RP asks for it, over the browser's zh.
     page.goto(rp.login_url(ui_locales="en"))
-    page.wait_for_url(_path_is(live_idp.issuer, "/login"))
+    page.wait_for_url(on_path(live_idp.issuer, "/login"))
     page.wait_for_selector("#login-submit")
     page_log.collect_csp(page)
     assert page.locator("html").get_attribute("lang") == "en"
@@ -187,7 +169,7 @@ def test_login_page_csp_clean_and_localised(
     # Policy: Chinese is the default when the browser prefers neither language.
     other = new_context(locale="fr-FR").new_page()
     other.goto(rp.login_url())
-    other.wait_for_url(_path_is(live_idp.issuer, "/login"))
+    other.wait_for_url(on_path(live_idp.issuer, "/login"))
     other.wait_for_selector("#login-submit")
     page_log.collect_csp(other)
     assert other.locator("html").get_attribute("lang") == "zh-CN"
@@ -196,7 +178,7 @@ def test_login_page_csp_clean_and_localised(
     # The whole flow from this page on stays free of console errors and CSP violations.
     log_in(page, live_idp, page_log)
     approve(page, live_idp, page_log)
-    land_on_rp(page, _path_is(rp.base_url, "/callback"))
+    land_on_rp(page, on_path(rp.base_url, "/callback"))
     assert rp.next_login().id_token is not None
     page_log.assert_clean()
 
@@ -265,7 +247,7 @@ def test_single_sign_on_across_clients(
     traffic.clear()
     # scope=openid alone needs no consent, so with the SSO session nothing is shown.
     page.goto(second.login_url(scope="openid"))
-    land_on_rp(page, _path_is(second.base_url, "/callback"))
+    land_on_rp(page, on_path(second.base_url, "/callback"))
     two = second.next_login()
     # OIDC Core §3.1.2.3: an authenticated session needs no new login.
     assert traffic.urls(live_idp.issuer + "/login") == []
@@ -293,13 +275,13 @@ def test_rp_initiated_logout_then_prompt_none(
         state="bye-123",
     ).request(rp.client.end_session_endpoint)
     page.goto(logout)
-    land_on_rp(page, _path_is(rp.base_url, "/logged-out"))
+    land_on_rp(page, on_path(rp.base_url, "/logged-out"))
     # OIDC RP-Initiated Logout 1.0 §3: back at the registered URI with the state.
     assert rp.next_logout() == {"state": "bye-123"}
 
     traffic = Traffic(page.context)
     page.goto(rp.login_url(prompt="none"))
-    land_on_rp(page, _path_is(rp.base_url, "/callback"))
+    land_on_rp(page, on_path(rp.base_url, "/callback"))
     after = rp.next_login()
     # OIDC Core §3.1.2.6: the session is gone, and prompt=none shows no login page.
     assert after.error == "login_required"

@@ -20,9 +20,10 @@ import pyotp
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import BrowserContext, Page, Request
+from playwright.sync_api import BrowserContext, Page
 
 from .conftest import PageLog
+from .pages import Traffic, arrive, land_on_rp
 from .relying_party import Login, RelyingParty
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -54,20 +55,6 @@ def registry(live_idp: Any, tmp_path: Path) -> None:
 
 # -- helpers ------------------------------------------------------------------------------
 
-
-class Traffic:
-    """Every request the browser makes, to see which pages a flow went through."""
-
-    def __init__(self, context: BrowserContext) -> None:
-        self.requests: list[Request] = []
-        context.on("request", lambda request: self.requests.append(request))
-
-    def paths(self, base: str) -> list[str]:
-        return [urlsplit(r.url).path for r in self.requests if r.url.startswith(base + "/")]
-
-    def authorization_request(self, issuer: str) -> dict[str, list[str]]:
-        [first, *_] = [r.url for r in self.requests if r.url.startswith(issuer + "/authorize?")]
-        return parse_qs(urlsplit(first).query)
 
 
 class SmsLog:
@@ -101,22 +88,6 @@ class SmsLog:
             time.sleep(0.1)
 
 
-def _on(base: str, path: str) -> Callable[[str], bool]:
-    return lambda url: url.startswith(base + "/") and urlsplit(url).path == path
-
-
-def arrive(page: Page, base: str, path: str, log: PageLog) -> None:
-    """Wait for one of the IdP's pages to be loaded, and record its CSP violations."""
-    page.wait_for_url(_on(base, path))
-    page.wait_for_load_state("load")
-    log.collect_csp(page)
-
-
-def land_on_rp(page: Page, rp: RelyingParty, log: PageLog) -> Login:
-    page.wait_for_url(_on(rp.base_url, "/callback"))
-    page.wait_for_selector("#rp")
-    log.collect_csp(page)
-    return rp.next_login()  # raises when pyoidc refused the response or the ID token
 
 
 def log_in(page: Page, idp: Any, log: PageLog) -> None:
