@@ -12,6 +12,7 @@ bench/README.md for what is measured and how the two servers are made comparable
 
 from __future__ import annotations
 
+import abc
 import argparse
 import base64
 import contextlib
@@ -369,7 +370,7 @@ class Client:
 
 
 @dataclass
-class Target:
+class Target(abc.ABC):
     """A running OpenID Provider and what the scenarios need from it."""
 
     name: str
@@ -431,10 +432,10 @@ class Target:
         data: dict[str, Any] = resp.json()
         return data
 
+    @abc.abstractmethod
     def login_request(self) -> str:
         """A password login POST inside a pending authorization request, replayable
         (the form's CSRF token / interaction cookie stay valid)."""
-        raise NotImplementedError
 
 
 class YiwangTarget(Target):
