@@ -10,6 +10,7 @@ from flask_migrate import Migrate
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from admin import models as _admin_models  # noqa: F401  (tables for Alembic)
 from certificates import models as _certificates_models  # noqa: F401  (tables for Alembic)
 from common import models as _common_models  # noqa: F401  (audit tables for Alembic)
 from common.clock import Clock, SystemClock

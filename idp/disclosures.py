@@ -26,6 +26,7 @@ class DisclosureService:
         legal_basis: str = "consent",
         grant_id: str | None = None,
         token_id: str | None = None,
+        subject: str | None = None,
     ) -> Disclosure:
         row = Disclosure(
             account_id=account_id,
@@ -35,6 +36,7 @@ class DisclosureService:
             legal_basis=legal_basis,
             grant_id=grant_id,
             token_id=token_id,
+            subject=subject,
             created_at=self._clock.now(),
         )
         self._session.add(row)

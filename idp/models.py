@@ -61,6 +61,9 @@ class Client(Base):
     # Issue 5 release policy: claim name → {"purpose": text, "basis": "consent" |
     # "statutory"}. Empty: the claims of the client's scopes (no per-claim policy yet).
     claim_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Issue 5: set by an administrator before the policy may list sensitive claims
+    # (PIPL Art. 28: sensitive personal information needs a specific purpose).
+    sensitive_claims_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -117,6 +120,9 @@ class RefreshToken(Base):
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
     sid: Mapped[str | None] = mapped_column(String(64))
     claims_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Issue 5: the claim names this grant may release (never sensitive ones: those need
+    # consent at every release). NULL on rows from before per-claim consent.
+    claims: Mapped[list[str] | None] = mapped_column(JSON)
     # Session context (certificate issuer, acting agent) carried into refreshed tokens.
     context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -136,6 +142,11 @@ class Consent(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("idp_accounts.id", ondelete="CASCADE"))
     client_id: Mapped[str] = mapped_column(String(64), index=True)
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Issue 5: remembered per claim: what the citizen agreed to (or was told is released
+    # by statutory duty) and what they unticked. NULL claims: a row from before
+    # per-claim consent, read as the claims of its scopes.
+    claims: Mapped[list[str] | None] = mapped_column(JSON)
+    declined: Mapped[list[str] | None] = mapped_column(JSON)
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -175,4 +186,7 @@ class Disclosure(Base):
     legal_basis: Mapped[str] = mapped_column(String(32), default="consent")
     grant_id: Mapped[str | None] = mapped_column(String(43))
     token_id: Mapped[str | None] = mapped_column(String(43))
+    # The subject identifier the portal received, for the audited re-identification of a
+    # pairwise ``sub`` on a lawful request (issue 5). A pseudonym, not a value.
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -336,7 +336,7 @@ class _IssuingGrant:
                 log.info("claims reduced by policy", extra={"client_id": client.client_id})
             svc.disclosures.record(account_id=account_id, client_id=client.client_id, claim_names=released,
                                    purpose=client.purpose_of(released), legal_basis=client.basis_of(released),
-                                   grant_id=grant_id, token_id=jti)
+                                   grant_id=grant_id, token_id=jti, subject=sub)
         svc.p.metrics.token_issued(self.GRANT_TYPE)
         svc.audit.record("token.issue", actor=f"client:{client.client_id}", target=f"account:{account_id}",
                          client_id=client.client_id,
