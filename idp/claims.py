@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .catalogue import CATALOGUE
+
+# Derived from the one catalogue (issue 5), so scopes and the consent page cannot drift.
+# ``act`` is not requested: it comes with an agent's login (RFC 8693 §4.1).
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
-    "profile": ("name", "preferred_username", "updated_at"),
-    "phone": ("phone_number", "phone_number_verified"),
-    # Issue 5: derived from the verified identity at release time, never the raw number.
-    "realname": ("realname_verified", "realname_level", "id_number_masked", "age_over_18", "age_over_60",
-                 "region_code"),
-    # Issue 4: the legal person behind a certificate login (or an agent's mandate).
-    "legal_person": ("uscc", "legal_person_name", "cert_issuer"),
+    scope: tuple(c.name for c in CATALOGUE.values() if scope in c.scopes and c.name != "act")
+    for scope in sorted({s for c in CATALOGUE.values() for s in c.scopes})
 }
 
 # Claims an ID token may carry when asked for through ``claims.id_token`` (OIDC Core

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,15 +30,25 @@ from .subjects import SectorError, sector_for
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-SUPPORTED_SCOPES = ("openid", "profile", "phone", "offline_access", "legal_person", "realname")
+# "admin": the administration API (issue 6); only administrators' tokens carrying it are accepted there.
+SUPPORTED_SCOPES = ("openid", "profile", "phone", "offline_access", "legal_person", "realname", "id_number", "admin")
 _LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
+_SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+# What ``ClientService.update`` may change (the client_id and the secret never: the
+# secret only through ``rotate_secret``).
+UPDATABLE_FIELDS = frozenset({
+    "name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri", "frontchannel_logout_uri",
+    "grant_types", "scopes", "token_endpoint_auth_method", "subject_type", "sector_identifier_uri", "jwks",
+    "claim_policy", "sensitive_claims_allowed",
+})
 
 
 @dataclass(frozen=True)
 class RegisteredClient(ClientMixin):
     client_id: str
     name: str
-    secret_hash: str | None
+    # Kept out of repr: Authlib logs the client object at DEBUG (issue 5 log scan).
+    secret_hash: str | None = field(repr=False)
     redirect_uris: tuple[str, ...]
     post_logout_redirect_uris: tuple[str, ...]
     backchannel_logout_uri: str | None
@@ -51,6 +62,7 @@ class RegisteredClient(ClientMixin):
     id_token_signed_response_alg: str | None
     hasher: KeyedHasher = field(repr=False, compare=False)
     claim_policy: dict[str, Any] = field(default_factory=dict, compare=False)
+    sensitive_claims_allowed: bool = False
 
     @classmethod
     def from_row(cls, row: Client, hasher: KeyedHasher) -> RegisteredClient:
@@ -71,6 +83,7 @@ class RegisteredClient(ClientMixin):
             id_token_signed_response_alg=row.id_token_signed_response_alg,
             hasher=hasher,
             claim_policy=dict(row.claim_policy or {}),
+            sensitive_claims_allowed=bool(row.sensitive_claims_allowed),
         )
 
     @property
@@ -119,10 +132,14 @@ class RegisteredClient(ClientMixin):
     def allowed_claims(self, requested: set[str]) -> set[str]:
         """Issue 5: what may be released to this client of what its scopes request. With
         a policy, only the claims the policy lists; requests beyond it are reduced
-        silently (never an error that would leak the policy)."""
+        silently (never an error that would leak the policy). Sensitive claims (PIPL
+        Art. 28) only with the administrator's flag and listed in the policy."""
+        from .catalogue import sensitive
+
         if not self.claim_policy:
-            return requested
-        return {n for n in requested if n == "sub" or n in self.claim_policy}
+            return requested - sensitive(requested)
+        out = {n for n in requested if n == "sub" or n in self.claim_policy}
+        return out if self.sensitive_claims_allowed else out - sensitive(out)
 
     def purpose_of(self, names: set[str]) -> str | None:
         purposes = sorted({str(self.claim_policy[n]["purpose"]) for n in names if n in self.claim_policy})
@@ -136,7 +153,11 @@ class RegisteredClient(ClientMixin):
 def validate_redirect_uri(uri: str, *, production: bool) -> None:
     """RFC 6749 §3.1.2: absolute, no fragment. RFC 9700 §4.1.1 / RFC 8252 §7.3: https, or
     http on loopback (native apps and development)."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - parsing the port raises for a malformed one
+    except ValueError:
+        raise InvalidClientMetadataError(f"unparsable URI {uri!r}", public_message="A URI is malformed.") from None
     if not parts.scheme or not parts.netloc or parts.fragment or "#" in uri:
         raise InvalidClientMetadataError(
             f"redirect URI {uri!r} is not absolute or has a fragment",
@@ -155,6 +176,18 @@ def validate_redirect_uri(uri: str, *, production: bool) -> None:
     )
 
 
+def validate_public_jwks(jwks: dict[str, Any]) -> None:
+    """RFC 7517 §5: a JWK set the token endpoint can load later (a malformed one would
+    fail every client authentication), holding public keys only: a private part would
+    mean the client's key was disclosed to us."""
+    try:
+        keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - any parse failure means invalid metadata
+        raise InvalidClientMetadataError(f"jwks: {type(exc).__name__}", public_message="The jwks is not a valid JWK set.") from None
+    if any(key.is_private for key in keys.keys):
+        raise InvalidClientMetadataError("private jwk", public_message="The jwks must hold public keys only.")
+
+
 _ID_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -164,20 +197,25 @@ def new_client_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
 
 
-def validate_claim_policy(policy: dict[str, dict[str, str]], scopes: list[str]) -> dict[str, dict[str, str]]:
-    """Issue 5: each claim a client may receive, with a purpose (shown to the citizen)
-    and a legal basis (PIPL Art. 13: consent, or a statutory duty). Claims must be
-    carried by one of the client's scopes; sensitive claims need the administrator's
-    sensitive-claims flag, which does not exist yet, so they are refused for now."""
+def validate_claim_policy(
+    policy: dict[str, dict[str, Any]], scopes: list[str], *, sensitive_allowed: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Issue 5: each claim a client may receive, with a purpose (shown to the citizen), a
+    legal basis (PIPL Art. 13: consent, or a statutory duty) and whether the portal's
+    service cannot work without it (``required``: the citizen cannot untick it, only
+    refuse the whole request). Claims must be carried by one of the client's scopes;
+    sensitive claims need the administrator's sensitive-claims flag (PIPL Art. 28)."""
     from .catalogue import CATALOGUE, Sensitivity
 
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for name, spec in policy.items():
         claim = CATALOGUE.get(name)
         if claim is None:
             raise InvalidClientMetadataError(name, public_message=f"Unknown claim: {name}.")
-        if claim.sensitivity is Sensitivity.SENSITIVE:
-            raise InvalidClientMetadataError(name, public_message=f"The sensitive claim {name} cannot be granted yet.")
+        if claim.sensitivity is Sensitivity.SENSITIVE and not sensitive_allowed:
+            raise InvalidClientMetadataError(
+                name, public_message=f"The sensitive claim {name} needs the sensitive-claims flag set by an administrator."
+            )
         if not set(claim.scopes) & set(scopes):
             raise InvalidClientMetadataError(
                 name, public_message=f"The claim {name} needs one of the scopes {', '.join(claim.scopes)}."
@@ -188,7 +226,13 @@ def validate_claim_policy(policy: dict[str, dict[str, str]], scopes: list[str]) 
             raise InvalidClientMetadataError(name, public_message=f"The claim {name} needs a purpose (1-200 characters).")
         if basis not in ("consent", "statutory"):
             raise InvalidClientMetadataError(name, public_message="A legal basis is 'consent' or 'statutory'.")
-        out[name] = {"purpose": purpose, "basis": basis}
+        entry: dict[str, Any] = {"purpose": purpose, "basis": basis}
+        if spec.get("required"):
+            if claim.sensitivity is Sensitivity.SENSITIVE:
+                # Sensitive claims need their own confirmation every time: never implied.
+                raise InvalidClientMetadataError(name, public_message=f"The sensitive claim {name} cannot be required.")
+            entry["required"] = True
+        out[name] = entry
     return out
 
 
@@ -214,10 +258,63 @@ class ClientService:
         sector_identifier_uri: str | None = None,
         public: bool = False,
         jwks: dict[str, Any] | None = None,
-        claim_policy: dict[str, dict[str, str]] | None = None,
+        claim_policy: dict[str, dict[str, Any]] | None = None,
+        sensitive_claims_allowed: bool = False,
     ) -> tuple[Client, str | None]:
         """Register a client; returns the row and the plaintext secret (None for public
         and private_key_jwt clients). Raises ``InvalidClientMetadataError``. Flushes."""
+        values = self._validated(
+            name=name, redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_redirect_uris,
+            backchannel_logout_uri=backchannel_logout_uri, frontchannel_logout_uri=frontchannel_logout_uri,
+            grant_types=grant_types, scopes=scopes, token_endpoint_auth_method=token_endpoint_auth_method,
+            subject_type=subject_type, sector_identifier_uri=sector_identifier_uri, public=public, jwks=jwks,
+            claim_policy=claim_policy, sensitive_claims_allowed=sensitive_claims_allowed, sector=None,
+        )
+        secret, secret_hash = self._new_secret(values["token_endpoint_auth_method"])
+        now = self._clock.now()
+        row = Client(
+            client_id=new_client_id(),
+            secret_hash=secret_hash,
+            id_token_signed_response_alg=None,
+            enabled=True,
+            created_at=now,
+            updated_at=now,
+            **values,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row, secret
+
+    def _new_secret(self, method: str) -> tuple[str | None, str | None]:
+        """A new secret and its keyed hash for the secret-based methods, else (None, None)."""
+        if method not in _SECRET_METHODS:
+            return None, None
+        secret = random_token(32)
+        return secret, self._hasher.digest("client-secret", secret)
+
+    def _validated(
+        self,
+        *,
+        name: str,
+        redirect_uris: list[str],
+        post_logout_redirect_uris: list[str] | None,
+        backchannel_logout_uri: str | None,
+        frontchannel_logout_uri: str | None,
+        grant_types: list[str] | None,
+        scopes: list[str] | None,
+        token_endpoint_auth_method: str | None,
+        subject_type: str,
+        sector_identifier_uri: str | None,
+        public: bool,
+        jwks: dict[str, Any] | None,
+        claim_policy: dict[str, dict[str, Any]] | None,
+        sensitive_claims_allowed: bool,
+        sector: str | None,
+    ) -> dict[str, Any]:
+        """The column values of a valid registration (creation and update share every
+        rule). ``sector`` is the registered pairwise sector of an existing client: it
+        never changes, since that would change every citizen's ``sub`` at the portal
+        (OIDC Core §8.1). Raises ``InvalidClientMetadataError``."""
         name = name.strip()
         if not 1 <= len(name) <= 200:
             raise InvalidClientMetadataError("name length", public_message="A client name has 1-200 characters.")
@@ -236,6 +333,8 @@ class ClientService:
             )
         if method == "private_key_jwt" and not (jwks and jwks.get("keys")):
             raise InvalidClientMetadataError("jwks", public_message="private_key_jwt needs the client's public keys (jwks).")
+        if jwks is not None:
+            validate_public_jwks(jwks)
         if "authorization_code" in grant_types and not redirect_uris:
             raise InvalidClientMetadataError("no redirect", public_message="At least one redirect URI is required.")
         if "refresh_token" in grant_types and "authorization_code" not in grant_types:
@@ -248,52 +347,93 @@ class ClientService:
         logout_uris = list(dict.fromkeys(post_logout_redirect_uris or []))
         for uri in logout_uris:
             validate_redirect_uri(uri, production=self._production)
-        for notify_uri in (backchannel_logout_uri, frontchannel_logout_uri):
+        for notify_uri in (backchannel_logout_uri, frontchannel_logout_uri, sector_identifier_uri):
             if notify_uri:
                 validate_redirect_uri(notify_uri, production=self._production)
         scopes = list(dict.fromkeys(scopes or ["openid", "profile"]))
         for s in scopes:
             if s not in SUPPORTED_SCOPES:
                 raise InvalidClientMetadataError(s, public_message=f"Unsupported scope: {s}.")
-        policy = validate_claim_policy(claim_policy or {}, scopes)
+        policy = validate_claim_policy(claim_policy or {}, scopes, sensitive_allowed=sensitive_claims_allowed)
         if subject_type not in ("pairwise", "public"):
             raise InvalidClientMetadataError(subject_type, public_message="subject type is pairwise or public.")
         try:
-            sector = sector_for(uris, sector_identifier_uri) if uris or sector_identifier_uri else ""
+            computed = sector_for(uris, sector_identifier_uri) if uris or sector_identifier_uri else ""
         except SectorError as exc:
+            if not sector:
+                raise InvalidClientMetadataError(
+                    str(exc), public_message="Redirect URIs on several hosts need a sector identifier URI."
+                ) from exc
+            computed = sector
+        if sector and sector_identifier_uri and computed != sector:
             raise InvalidClientMetadataError(
-                str(exc), public_message="Redirect URIs on several hosts need a sector identifier URI."
-            ) from exc
+                "sector change", public_message="The sector cannot change: it would change every user's identifier."
+            )
+        return {
+            "name": name,
+            "redirect_uris": uris,
+            "post_logout_redirect_uris": logout_uris,
+            "backchannel_logout_uri": backchannel_logout_uri or None,
+            "frontchannel_logout_uri": frontchannel_logout_uri or None,
+            "grant_types": grant_types,
+            "scopes": scopes,
+            "token_endpoint_auth_method": method,
+            "subject_type": subject_type,
+            "sector_identifier": sector or computed,
+            "jwks": jwks,
+            "claim_policy": policy or None,
+            "sensitive_claims_allowed": sensitive_claims_allowed,
+        }
 
+    def update(self, client_id: str, **changes: Any) -> tuple[Client, str | None]:
+        """Change a registration: ``changes`` (names of ``UPDATABLE_FIELDS``) replace the
+        current values and the whole registration is validated again, as at creation.
+        A switch to a secret-based method returns a new secret (shown once); a switch
+        away drops the stored one. Raises ``ClientNotFoundError``,
+        ``InvalidClientMetadataError``. Flushes."""
+        unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+        if unknown:
+            raise InvalidClientMetadataError(str(unknown), public_message=f"Not a client field: {unknown[0]}.")
+        row = self.get(client_id)
+        current: dict[str, Any] = {
+            "name": row.name,
+            "redirect_uris": list(row.redirect_uris or ()),
+            "post_logout_redirect_uris": list(row.post_logout_redirect_uris or ()),
+            "backchannel_logout_uri": row.backchannel_logout_uri,
+            "frontchannel_logout_uri": row.frontchannel_logout_uri,
+            "grant_types": list(row.grant_types or ()),
+            "scopes": list(row.scopes or ()),
+            "token_endpoint_auth_method": row.token_endpoint_auth_method,
+            "subject_type": row.subject_type,
+            "sector_identifier_uri": None,
+            "jwks": row.jwks,
+            "claim_policy": dict(row.claim_policy or {}),
+            "sensitive_claims_allowed": bool(row.sensitive_claims_allowed),
+        }
+        current.update(changes)
+        public = current["token_endpoint_auth_method"] == "none"  # noqa: S105 - a method name
+        values = self._validated(**current, public=public, sector=row.sector_identifier)
         secret = None
-        secret_hash = None
-        if method in ("client_secret_basic", "client_secret_post"):
-            secret = random_token(32)
-            secret_hash = self._hasher.digest("client-secret", secret)
-        now = self._clock.now()
-        row = Client(
-            client_id=new_client_id(),
-            name=name,
-            secret_hash=secret_hash,
-            redirect_uris=uris,
-            post_logout_redirect_uris=logout_uris,
-            backchannel_logout_uri=backchannel_logout_uri,
-            frontchannel_logout_uri=frontchannel_logout_uri,
-            grant_types=grant_types,
-            scopes=scopes,
-            token_endpoint_auth_method=method,
-            subject_type=subject_type,
-            sector_identifier=sector,
-            jwks=jwks,
-            id_token_signed_response_alg=None,
-            claim_policy=policy or None,
-            enabled=True,
-            created_at=now,
-            updated_at=now,
-        )
-        self._session.add(row)
+        method = values["token_endpoint_auth_method"]
+        if method not in _SECRET_METHODS:
+            row.secret_hash = None
+        elif row.token_endpoint_auth_method not in _SECRET_METHODS or row.secret_hash is None:
+            secret, row.secret_hash = self._new_secret(method)
+        for column, value in values.items():
+            setattr(row, column, value)
+        row.updated_at = self._clock.now()
         self._session.flush()
         return row, secret
+
+    def set_enabled(self, client_id: str, enabled: bool) -> Client:
+        """Disable or re-enable a client. A disabled client gets no snapshot, so the
+        protocol engine treats it as unknown (no authorization, no tokens, no
+        introspection). Raises ``ClientNotFoundError``. Flushes."""
+        row = self.get(client_id)
+        row.enabled = enabled
+        row.updated_at = self._clock.now()
+        self._session.flush()
+        return row
 
     def find(self, client_id: str) -> Client | None:
         return self._session.scalars(select(Client).where(Client.client_id == client_id)).first()

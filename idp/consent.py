@@ -9,7 +9,9 @@ from sqlalchemy.orm import Session
 
 from common.clock import Clock
 
+from .catalogue import claims_for_scopes
 from .models import Consent
+from .release import ConsentState, is_sensitive
 
 # Scopes that need no consent: they release nothing about the person by themselves.
 _NO_CONSENT = {"openid", "offline_access"}
@@ -26,28 +28,34 @@ class ConsentService:
             select(Consent).where(Consent.account_id == account_id, Consent.client_id == client_id)
         ).first()
 
-    def check_granted(self, account_id: int, client_id: str, scopes: list[str]) -> bool:
-        """True when a live consent covers every scope that needs one."""
-        needed = set(scopes) - _NO_CONSENT
-        if not needed:
-            return True
+    def state(self, account_id: int, client_id: str) -> ConsentState:
+        """The citizen's live, remembered decisions for this client (issue 5). A row from
+        before per-claim consent (claims NULL) counts as agreement to its scopes' claims."""
         row = self._current(account_id, client_id)
         if row is None or row.withdrawn_at is not None or row.expires_at <= self._clock.now():
-            return False
-        return needed <= set(row.scopes)
+            return ConsentState()
+        agreed = set(row.claims) if row.claims is not None else claims_for_scopes(row.scopes)
+        return ConsentState(agreed=frozenset(agreed), declined=frozenset(row.declined or ()))
 
-    def grant(self, account_id: int, client_id: str, scopes: list[str]) -> Consent:
-        """Record consent for these scopes (added to what was granted before). Flushes."""
+    def grant(
+        self, account_id: int, client_id: str, scopes: list[str], *, agreed: set[str], declined: set[str]
+    ) -> Consent:
+        """Remember the citizen's decisions on these claims, added to live earlier ones (a
+        later decision on the same claim wins). Sensitive claims are never remembered
+        (PIPL Art. 29: separate consent at every release). Flushes."""
+        agreed = {n for n in agreed if not is_sensitive(n)}
+        declined = {n for n in declined if not is_sensitive(n)} - agreed
         now = self._clock.now()
+        before = self.state(account_id, client_id)
         row = self._current(account_id, client_id)
-        wanted = sorted(set(scopes) - _NO_CONSENT)
+        live = row is not None and row.withdrawn_at is None and row.expires_at > now
         if row is None:
-            row = Consent(account_id=account_id, client_id=client_id, scopes=wanted, granted_at=now)
+            row = Consent(account_id=account_id, client_id=client_id, scopes=[], granted_at=now)
             self._session.add(row)
-        elif row.withdrawn_at is None and row.expires_at > now:
-            row.scopes = sorted(set(row.scopes) | set(wanted))
-        else:
-            row.scopes = wanted
+        wanted = set(scopes) - _NO_CONSENT
+        row.scopes = sorted(set(row.scopes) | wanted) if live else sorted(wanted)
+        row.claims = sorted((before.agreed - declined) | agreed)
+        row.declined = sorted((before.declined - agreed) | declined)
         row.granted_at = now
         row.expires_at = now + self._ttl
         row.withdrawn_at = None

@@ -13,6 +13,9 @@ class InvalidCredentialsError(DomainError):
     # the answer never tells whether an account exists (OWASP ASVS 5 §6.3).
     public_message = "The account or password is incorrect, or there were too many attempts. Try again later."
     status_code = 401
+    # The account the identifier named, when there is one: for the audit trail only (the
+    # per-account failed-login alert), never for the answer.
+    account_id: int | None = None
 
 
 class LoginThrottledError(InvalidCredentialsError):
@@ -46,3 +49,26 @@ class InvalidClientMetadataError(ValidationError):
 class KeyNotFoundError(NotFoundError):
     code = "key_not_found"
     public_message = "No signing key is available."
+
+
+class ReidentificationRequestError(ValidationError):
+    """A re-identification request without a proper reason or requester, or with a
+    ``sub`` this provider cannot have issued (issue 5)."""
+
+    code = "invalid_reidentification_request"
+    public_message = "The re-identification request is not valid."
+
+
+class AmbiguousSubjectError(DomainError):
+    """Two accounts recompute to one ``sub`` at one client: a keyed-hash collision, which
+    should never happen; refusing is safer than naming either account."""
+
+    code = "ambiguous_subject"
+    public_message = "The subject identifier matches more than one account."
+    status_code = 409
+
+
+class KeyAlreadyRetiredError(DomainError):
+    code = "key_already_retired"
+    public_message = "The key is already retired and no longer published."
+    status_code = 409

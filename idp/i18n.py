@@ -18,10 +18,31 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "consent.allow": ("同意", "Allow"),
     "consent.deny": ("拒绝", "Deny"),
     "consent.statutory": ("依法履职所需", "required by law"),
+    "consent.required": ("本服务必需的信息", "Needed for this service"),
+    "consent.required_help": ("不提供以下信息将无法使用本服务；如不同意，请选择“拒绝”。",
+                              "The service cannot work without these; if you do not agree, choose Deny."),
+    "consent.statutory_title": ("依法提供的信息", "Provided under a statutory duty"),
+    "consent.statutory_help": ("该应用依据法定职责获取以下信息，无需取得您的同意，特此告知。",
+                               "The portal receives these under a statutory duty; your consent is not needed, "
+                               "you are being informed."),
+    "consent.optional": ("可选信息（可取消勾选不提供）", "Optional (untick what you do not want to share)"),
+    "consent.sensitive": ("敏感个人信息（需单独同意）", "Sensitive personal information (separate consent)"),
+    "consent.sensitive_help": ("完整身份证号码属于敏感个人信息，一旦泄露或被非法使用，可能危害您的人身和财产安全。"
+                               "仅在该应用确有必要时提供；每次提供都需要您单独确认，不会被记住。",
+                               "The full ID number is sensitive personal information: leaked or misused, it can "
+                               "harm your personal and property safety. Share it only where the portal truly needs "
+                               "it; every release needs your separate confirmation and is never remembered."),
+    "consent.sensitive_confirm": ("我单独同意本次向该应用提供上述敏感个人信息",
+                                  "I separately agree to share the sensitive information above with this portal, "
+                                  "this time"),
+    "consent.already": ("您此前已同意提供：", "You agreed before to share:"),
+    "consent.none": ("该应用只确认您的身份，不获取您的个人资料。",
+                     "This portal only confirms who you are and receives no personal data."),
     "scope.openid": ("确认您的身份（不含个人资料）", "Confirm who you are (no personal data)"),
     "scope.profile": ("姓名和用户名", "Your name and username"),
     "scope.phone": ("手机号码", "Your phone number"),
     "scope.offline_access": ("在您离开后保持访问", "Keep access while you are away"),
+    "scope.admin": ("以管理员身份管理易网（需第二因素）", "Administer Yiwang as an administrator (second factor required)"),
     "scope.realname": ("实名核验结果（是否已实名、认证等级、是否成年等，不含完整身份证号）", "Verification results (verified or not, level, whether adult …; never the full ID number)"),
     "scope.legal_person": ("单位信息（统一社会信用代码、名称、证书颁发机构）", "Organisation: credit code, name and certificate issuer"),
     "error.title": ("出错了", "Something went wrong"),

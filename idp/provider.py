@@ -33,6 +33,7 @@ from .keys import KeyCache, KeyService
 from .logout import LogoutService, PostResult, http_post_form
 from .models import Account
 from .passwords import PasswordHasher
+from .reidentification import SubjectResolver
 from .sessions import SessionService
 from .settings import IdpSettings
 from .subjects import subject_for
@@ -220,6 +221,16 @@ class Services:
         return subject_for(self.p.hasher, subject_seed, client.subject_type, client.sector_identifier)
 
     @property
+    def reidentification(self) -> SubjectResolver:
+        """Issue 5: audited re-identification of a ``sub`` (administrators only)."""
+        if "reidentification" not in self._cache:
+            self._cache["reidentification"] = SubjectResolver(
+                self.session, find_client=self.clients.find, hasher=self.p.hasher,
+                level_of=lambda account_id: self.realname.level_of(account_id), audit=self.audit,
+            )
+        return self._cache["reidentification"]
+
+    @property
     def realname(self) -> RealnameService:
         if "realname" not in self._cache:
             p = self.p
@@ -282,15 +293,20 @@ class Services:
         if "cert_issuer" in want and context and context.get("cert_issuer"):
             out["cert_issuer"] = context["cert_issuer"]
         derived = {"realname_verified", "realname_level", "id_number_masked", "age_over_18", "age_over_60",
-                   "region_code"}
-        if want & derived and account.kind == "person":
-            # Issue 5: computed now from the verified identity; the number itself never
-            # leaves this function.
+                   "region_code", "gender", "birthdate"}
+        if want & (derived | {"id_number"}) and account.kind == "person":
+            # Issue 5: computed now from the verified identity. The number itself leaves
+            # this function only as the sensitive claim id_number, which the release
+            # policy admits only for flagged clients with the citizen's confirmation.
             identity = self.realname.identity_of(account.id)
             today = self.p.clock.now().date()
-            rid = parse_id_number(self.realname.id_number_of(identity), today=today) if identity else None
-            values = derived_claims(rid, level=self.realname.level_of(account.id), today=today)
-            out.update({k: v for k, v in values.items() if k in want & derived})
+            number = self.realname.id_number_of(identity) if identity else None
+            rid = parse_id_number(number, today=today) if number else None
+            if want & derived:
+                values = derived_claims(rid, level=self.realname.level_of(account.id), today=today)
+                out.update({k: v for k, v in values.items() if k in want & derived})
+            if "id_number" in want and rid is not None:
+                out["id_number"] = rid.number
         if "name" in want:
             out["name"] = accounts.name_of(account)
         if "preferred_username" in want:

@@ -253,13 +253,18 @@ class _IssuingGrant:
         claims_request: dict[str, Any] | None,
         grant_id: str,
         refresh: bool,
+        granted: set[str],
         family_expires_at: Any = None,
         context: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        from .claims import id_token_claim_names, select_claims
+        from .claims import id_token_claim_names, select_claims, userinfo_claim_names
+        from .release import for_token, refreshable
 
         svc = self.services()
         sub = svc.subject(subject_seed, client)
+        # Issue 5: this token releases the grant's consented claims, narrowed to its scope
+        # and to the client's current policy (an administrator may have reduced it).
+        token_names = for_token(granted, client, scope, claims_request)
         # What tokens say about this login beyond the subject: the CA of a certificate
         # login, and the agent acting for a legal person as a pairwise sub at this client.
         token_context: dict[str, Any] = {}
@@ -277,7 +282,7 @@ class _IssuingGrant:
             acr=acr,
             amr=amr,
             sid=sid,
-            userinfo_claims=sorted((claims_request or {}).get("userinfo") or {}) or None,
+            claims_released=sorted(token_names) or None,
             context=token_context or None,
         )
         body: dict[str, Any] = {
@@ -299,18 +304,19 @@ class _IssuingGrant:
                 claims_request=claims_request,
                 family_expires_at=family_expires_at,
                 context=context,
+                claims=sorted(refreshable(granted)),
             )
-        names_in_id_token: set[str] = set()
         if "openid" in scope_to_list(scope):
             extra: dict[str, Any] = {}
-            names = client.allowed_claims(id_token_claim_names(scope, claims_request))
+            # DESIGN.md §4: a minimal ID token; a claim goes in only when claims.id_token
+            # names it (OIDC Core §5.5) and this token may release it at all.
+            names = id_token_claim_names(scope, claims_request) & token_names
             if names:
                 account = svc.accounts.get(account_id)
                 extra = select_claims(svc.available_claims(account, names, token_context), names)
             if "act" in token_context:
                 # RFC 8693 §4.1: who is acting is part of the authentication result.
                 extra["act"] = token_context["act"]
-            names_in_id_token = set(extra)
             body["id_token"] = svc.tokens.issue_id_token(
                 client_id=client.client_id,
                 sub=sub,
@@ -324,19 +330,18 @@ class _IssuingGrant:
                 extra=extra,
             )
         self._last_jti = jti
-        if self.GRANT_TYPE == "authorization_code":
-            # Issue 5: a new grant releases the claims its scope (and claims parameter)
-            # authorise, through userinfo and the ID token. Names only, never values.
-            from .claims import userinfo_claim_names
-
-            requested = {"sub"} | userinfo_claim_names(scope, claims_request) | set(names_in_id_token)
-            released = client.allowed_claims(requested)
-            if released != requested:
-                # Issue 5: reduced silently for the portal, visible to administrators.
-                log.info("claims reduced by policy", extra={"client_id": client.client_id})
-            svc.disclosures.record(account_id=account_id, client_id=client.client_id, claim_names=released,
-                                   purpose=client.purpose_of(released), legal_basis=client.basis_of(released),
-                                   grant_id=grant_id, token_id=jti, subject=sub)
+        # Issue 5 / PIPL Art. 17: every token that can release claims is a disclosure (the
+        # code exchange and every refresh). Names only, never values; with the sub the
+        # portal received, for the audited re-identification tool.
+        released = {"sub"} | token_names | ({"act"} & set(token_context))
+        requested = userinfo_claim_names(scope, claims_request) | id_token_claim_names(scope, claims_request)
+        if self.GRANT_TYPE == "authorization_code" and not requested <= client.allowed_claims(requested):
+            # Reduced silently for the portal (never an error that leaks the policy),
+            # visible to administrators.
+            log.info("claims reduced by policy", extra={"client_id": client.client_id})
+        svc.disclosures.record(account_id=account_id, client_id=client.client_id, claim_names=released,
+                               purpose=client.purpose_of(released), legal_basis=client.basis_of(released),
+                               grant_id=grant_id, token_id=jti, subject=sub)
         svc.p.metrics.token_issued(self.GRANT_TYPE)
         svc.audit.record("token.issue", actor=f"client:{client.client_id}", target=f"account:{account_id}",
                          client_id=client.client_id,
@@ -381,6 +386,7 @@ class CodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
             nonce=code.nonce,
             claims_request=code.claims_request,
             context=code.context,
+            granted=set(code.claims or ()),
             grant_id=grant_id,
             refresh=client.check_grant_type("refresh_token"),
         )
@@ -416,6 +422,16 @@ class RefreshGrant(_IssuingGrant, grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
+    @staticmethod
+    def _granted_of(row: Any, client: RegisteredClient) -> set[str]:
+        """The claims a refresh family carries on. Rows from before per-claim consent
+        (claims NULL) were consented by scope: their scopes' claims, never sensitive ones."""
+        from .release import refreshable, requested_claims
+
+        if row.claims is not None:
+            return set(row.claims)
+        return refreshable(requested_claims(client, row.scope, row.claims_request))
+
     def authenticate_refresh_token(self, refresh_token: str) -> _RefreshTokenView | None:
         if len(refresh_token) > 128:
             return None
@@ -445,6 +461,7 @@ class RefreshGrant(_IssuingGrant, grants.RefreshTokenGrant):
             sid=row.sid,
             nonce=None,
             claims_request=row.claims_request,
+            granted=self._granted_of(row, client),
             grant_id=row.family_id,
             refresh=True,
             family_expires_at=row.family_expires_at,

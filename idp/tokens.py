@@ -44,6 +44,8 @@ class AuthorizationCode:
     sid: str
     nonce: str | None = None
     claims_request: dict[str, Any] | None = None
+    # Issue 5: the claim names this grant releases (requested ∩ policy ∩ consent).
+    claims: list[str] | None = None
     # Session context carried into tokens (certificate issuer, acting agent).
     context: dict[str, Any] | None = None
     # Checked against the injected clock as well as by the store's TTL.
@@ -186,7 +188,7 @@ class TokenService:
         acr: str | None = None,
         amr: list[str] | None = None,
         sid: str | None = None,
-        userinfo_claims: list[str] | None = None,
+        claims_released: list[str] | None = None,
         context: dict[str, Any] | None = None,
     ) -> tuple[str, str, int]:
         """Sign an RFC 9068 access token; returns (token, jti, expires_in)."""
@@ -209,9 +211,10 @@ class TokenService:
         _put_present(claims, acr=acr, amr=amr, sid=sid)
         if grant_id:
             claims["gid"] = grant_id
-        if userinfo_claims:
-            # Names (never values) asked for through claims.userinfo (OIDC Core §5.5).
-            claims["ucl"] = userinfo_claims
+        if claims_released:
+            # Issue 5: the names (never values) userinfo may release for this token: the
+            # grant's consented, allowed claims, fixed when the token is issued.
+            claims["clm"] = claims_released
         if context:
             if "act" in context:
                 # RFC 8693 §4.1: the party acting on behalf of the subject.
@@ -377,6 +380,7 @@ class TokenService:
         claims_request: dict[str, Any] | None,
         family_expires_at: Any = None,
         context: dict[str, Any] | None = None,
+        claims: list[str] | None = None,
     ) -> str:
         now = self._clock.now()
         family_expiry = family_expires_at or now + timedelta(seconds=self._s.refresh_token_ttl)
@@ -394,6 +398,7 @@ class TokenService:
                 amr=list(amr),
                 sid=sid,
                 claims_request=claims_request,
+                claims=claims,
                 context=context or None,
                 issued_at=now,
                 expires_at=expiry,

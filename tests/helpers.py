@@ -58,6 +58,17 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
+def checked_claims(html: str) -> list[str]:
+    """The claim checkboxes a consent page shows ticked."""
+    out = []
+    for tag in re.findall(r"<input[^>]*>", html):
+        if 'name="claim"' in tag and " checked" in tag:
+            match = re.search(r'value="([^"]*)"', tag)
+            if match:
+                out.append(match.group(1))
+    return out
+
+
 def form_field(html: str, name: str) -> str:
     m = re.search(rf'name="{name}" value="([^"]*)"', html)
     assert m, f"no field {name}"
@@ -137,13 +148,21 @@ class Browser:
         self.history.append(resp)
         return resp
 
-    def consent(self, page: Any, decision: str = "allow") -> Any:
+    def consent(self, page: Any, decision: str = "allow", *, untick: set[str] | frozenset[str] = frozenset(),
+                tick: set[str] | frozenset[str] = frozenset(), confirm_sensitive: bool = False) -> Any:
+        """Submit the consent form as a browser would: the checkboxes ticked on the page
+        (plus ``tick``, minus ``untick``), the sensitive-claims confirmation only when
+        asked to."""
         html = page.get_data(as_text=True)
-        resp = self.http.post("/consent", data={
+        data: dict[str, Any] = {
             "csrf_token": form_field(html, "csrf_token"),
             "interaction": form_field(html, "interaction"),
             "decision": decision,
-        })
+            "claim": sorted((set(checked_claims(html)) | set(tick)) - set(untick)),
+        }
+        if confirm_sensitive:
+            data["sensitive_confirm"] = "yes"
+        resp = self.http.post("/consent", data=data)
         self.history.append(resp)
         return resp
 

@@ -15,9 +15,10 @@ from common.errors import DomainError
 
 from ..assurance import LEVELS
 from ..authorize import AuthorizationError, AuthorizationRequest, decide, parse_request, response_mode_of
-from ..claims import select_claims, userinfo_claim_names
+from ..claims import select_claims
 from ..discovery import ENDPOINTS, provider_metadata
 from ..models import Account
+from ..release import ConsentChoices, ConsentState, choices, released, requested_claims
 from ..server import StoredAuthorizationRequest
 from ..tokens import AuthorizationCode, InvalidTokenError
 from . import bp
@@ -123,6 +124,8 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
             hint_subject = claims.get("sub")
     session_subject = svc.subject(session.subject_seed, client) if session else None
     scopes = req.scope.split()
+    consent_now = bool(record and record.get("consent_done"))
+    requested, state, offer = consent_offer(req, account.id) if account else (set(), ConsentState(), None)
     try:
         decision = decide(
             req,
@@ -132,8 +135,10 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
             hint_subject=hint_subject,
             hint_invalid=hint_invalid,
             fresh_login=fresh,
-            consent_granted=bool(account and svc.consents.check_granted(account.id, client.client_id, scopes)),
-            consent_given_now=bool(record and record.get("consent_done")),
+            # Issue 5: consent is settled when no requested claim awaits a decision, or the
+            # citizen decided in this very authorization (sensitive claims, prompt=consent).
+            consent_granted=offer is not None and (not offer.pending or consent_now),
+            consent_given_now=consent_now,
             now=now,
         )
     except AuthorizationError as exc:
@@ -182,6 +187,9 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
             sid=session.sid,
             nonce=req.nonce,
             claims_request=req.claims_request,
+            # requested ∩ policy ∩ (remembered consent ∪ statutory), plus sensitive
+            # claims confirmed in this authorization only.
+            claims=sorted(released(client, requested, state, set((record or {}).get("confirmed") or ()))),
             context=context or None,
         )
     )
@@ -210,8 +218,21 @@ def authorize_resume() -> Any:
     return handle_authorization(record["params"], iid, record)
 
 
-def mark_consent_done(iid: str, record: dict[str, Any]) -> None:
+def consent_offer(req: AuthorizationRequest, account_id: int) -> tuple[set[str], ConsentState, ConsentChoices]:
+    """The claims this request asks for (after the client's policy), the citizen's
+    remembered decisions, and what the consent page must ask now. With prompt=consent
+    (OIDC Core §3.1.2.1) every claim is asked again."""
+    requested = requested_claims(req.client, req.scope, req.claims_request)
+    state = services().consents.state(account_id, req.client.client_id)
+    offer = choices(req.client, requested, ConsentState() if "consent" in req.prompt else state)
+    return requested, state, offer
+
+
+def mark_consent_done(iid: str, record: dict[str, Any], confirmed: set[str]) -> None:
+    """The citizen decided in this authorization; ``confirmed`` sensitive claims are
+    released for it alone (kept in the interaction, never remembered)."""
     record["consent_done"] = True
+    record["confirmed"] = sorted(confirmed)
     update_interaction(iid, record)
 
 
@@ -308,12 +329,13 @@ def userinfo() -> Any:
     # OIDC Core §5.3.2: sub is always returned and equals the ID token's sub.
     body = {"sub": claims.sub}
     # Claims named in the claims parameter's userinfo member travel in the token ("ucl").
-    requested = claims.raw.get("ucl")
-    claims_request = {"userinfo": dict.fromkeys(requested)} if isinstance(requested, list) else None
-    names = userinfo_claim_names(claims.scope, claims_request)
+    # Issue 5: exactly the claims this token was issued to release ("clm": the grant's
+    # consented, allowed claims), still allowed by the client's current policy; values
+    # computed now, so derived claims are right on the day of the request.
+    released = claims.raw.get("clm")
+    names = {n for n in released if isinstance(n, str)} if isinstance(released, list) else set()
     client = svc.client(claims.client_id)
-    if client is not None:
-        names = client.allowed_claims(names)
+    names = client.allowed_claims(names) if client is not None else set()
     context = claims.raw.get("ctx") if isinstance(claims.raw.get("ctx"), dict) else None
     body.update(select_claims(svc.available_claims(account, names, context), names))
     if isinstance(claims.raw.get("act"), dict):

@@ -12,9 +12,10 @@ from common.crypto import constant_time_equals, random_token
 from common.db import db
 from common.errors import DomainError
 
-from ..catalogue import CATALOGUE, claims_for_scopes
+from ..catalogue import CATALOGUE
 from ..errors import InvalidCredentialsError
 from ..i18n import error_text
+from ..release import decide_consent
 from . import bp
 from ._web import (
     allow_form_target,
@@ -30,7 +31,7 @@ from ._web import (
     set_sso_cookie,
     sso_cookie,
 )
-from .oauth import _origin, _with_params, mark_consent_done, pending_request, redirect_error
+from .oauth import _origin, _with_params, consent_offer, mark_consent_done, pending_request, redirect_error
 from .realname import start_second_factor
 
 
@@ -98,6 +99,7 @@ def login_submit() -> Any:
         g.log_extra = {"login_failure": exc.code}
         # The failure is audited even though the login fails: commit just that event.
         svc.audit.record("login.failure", actor="anonymous", outcome="denied", reason=exc.code,
+                         target=f"account:{exc.account_id}" if exc.account_id else None,
                          client_id=req.client.client_id if req else None, ip=client_ip())
         db.session.commit()
         # One text for every subclass (unknown user, wrong password, lockout): ASVS 5 §6.3.
@@ -131,6 +133,19 @@ def login_submit() -> Any:
 # -- consent --------------------------------------------------------------------------
 
 
+def _claim_rows(req: Any, names: tuple[str, ...], declined: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """What the page says about each claim: its description and, with a release policy,
+    the purpose the portal registered (PIPL Art. 17: purpose before consent)."""
+    loc = locale(req.ui_locales)
+    rows = []
+    for name in names:
+        claim = CATALOGUE[name]
+        spec = req.client.claim_policy.get(name, {})
+        rows.append({"name": name, "text": claim.en if loc == "en" else claim.zh,
+                     "purpose": spec.get("purpose"), "checked": name not in declined})
+    return rows
+
+
 @bp.get("/consent")
 def consent() -> Any:
     iid = request.args.get("interaction")
@@ -138,23 +153,20 @@ def consent() -> Any:
     req = pending_request(record) if record else None
     if req is None:
         return render("idp/error.html", 400, error="interaction_expired")
-    if services().sessions.get(sso_cookie()) is None:
+    sso = services().sessions.get(sso_cookie())
+    if sso is None:
         return _see_other(url_for("idp.authorize_resume", interaction=iid))
-    scopes = [s for s in req.scope.split() if s != "openid"] or ["openid"]
     allow_form_target(req.redirect_uri)
-    # Issue 5: with a release policy the citizen sees each claim and why it is asked for.
-    claims = []
-    if req.client.claim_policy:
-        loc = locale(req.ui_locales)
-        for name in sorted(req.client.allowed_claims(claims_for_scopes(scopes))):
-            if name == "sub" or name not in CATALOGUE:
-                continue
-            spec = req.client.claim_policy[name]
-            claims.append({"name": name, "text": CATALOGUE[name].en if loc == "en" else CATALOGUE[name].zh,
-                           "purpose": spec["purpose"], "statutory": spec.get("basis") == "statutory"})
+    # Issue 5: each claim with its purpose; optional ones can be unticked, required and
+    # statutory ones are explained, sensitive ones stand apart with their own
+    # confirmation; claims agreed before are not asked again.
+    _, state, offer = consent_offer(req, sso.account_id)
     return render(
-        "idp/consent.html", interaction=iid, client_name=req.client.name, scopes=scopes, claims=claims,
-        ui_locales=req.ui_locales,
+        "idp/consent.html", interaction=iid, client_name=req.client.name, ui_locales=req.ui_locales,
+        required=_claim_rows(req, offer.required), statutory=_claim_rows(req, offer.statutory),
+        optional=_claim_rows(req, offer.optional, state.declined), sensitive=_claim_rows(req, offer.sensitive),
+        already=_claim_rows(req, offer.already),
+        offline="offline_access" in req.scope.split(),
     )
 
 
@@ -178,11 +190,17 @@ def consent_submit() -> Any:
                          client_id=req.client.client_id)
         db.session.commit()
         return redirect_error(req.redirect_uri, req.response_mode, req.state, "access_denied")
-    svc.consents.grant(sso.account_id, req.client.client_id, req.scope.split())
+    # The offer is recomputed, so only claims this request asks for can be agreed to.
+    _, _, offer = consent_offer(req, sso.account_id)
+    agreed, declined, confirmed = decide_consent(
+        offer, set(request.form.getlist("claim")), request.form.get("sensitive_confirm") == "yes"
+    )
+    svc.consents.grant(sso.account_id, req.client.client_id, req.scope.split(), agreed=agreed, declined=declined)
     svc.audit.record("consent.grant", actor=f"account:{sso.account_id}", client_id=req.client.client_id,
-                     details={"scopes": sorted(set(req.scope.split()))})
+                     details={"scopes": sorted(set(req.scope.split())), "claims": sorted(agreed),
+                              "declined": sorted(declined), "sensitive_confirmed": sorted(confirmed)})
     db.session.commit()
-    mark_consent_done(iid, record)
+    mark_consent_done(iid, record, confirmed)
     return _see_other(url_for("idp.authorize_resume", interaction=iid))
 
 

@@ -16,8 +16,9 @@ def test_each_new_grant_is_recorded_and_shown(http, services, oauth_client, publ
     rows = db.session.query(Disclosure).order_by(Disclosure.id).all()
     assert [r.client_id for r in rows] == [oauth_client.client_id, public_client.client_id]
     first = rows[0]
-    assert set(first.claim_names) == {"sub", "name", "preferred_username", "updated_at", "phone_number",
-                                      "phone_number_verified"}
+    # OIDC Core §5.4: the profile and phone scopes' claims, as consented on the page.
+    assert set(first.claim_names) == {"sub", "name", "preferred_username", "gender", "birthdate", "updated_at",
+                                      "phone_number", "phone_number_verified"}
     assert first.legal_basis == "consent" and first.token_id == decode_unverified(tokens["access_token"])["jti"]
     # Names only, never values.
     dumped = json.dumps([r.claim_names for r in rows], ensure_ascii=False)
@@ -35,11 +36,16 @@ def test_each_new_grant_is_recorded_and_shown(http, services, oauth_client, publ
     assert "张三" not in export.get_data(as_text=True)
 
 
-def test_refresh_does_not_add_a_disclosure(http, oauth_client, user):
+def test_every_refresh_is_a_disclosure_of_what_the_grant_carries(http, oauth_client, user):
+    # A refreshed access token releases claims at userinfo again: recorded like the first.
     tokens = Browser(http).tokens(oauth_client, user, scope="openid profile offline_access")
-    http.post("/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-              auth=oauth_client.auth)
-    assert db.session.query(Disclosure).count() == 1
+    resp = http.post("/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+                     auth=oauth_client.auth)
+    assert resp.status_code == 200
+    first, second = db.session.query(Disclosure).order_by(Disclosure.id).all()
+    assert second.grant_id == first.grant_id and second.claim_names == first.claim_names
+    assert second.token_id == decode_unverified(resp.get_json()["access_token"])["jti"] != first.token_id
+    assert second.subject == first.subject == decode_unverified(tokens["id_token"])["sub"]
 
 
 def test_history_needs_a_session(app):

@@ -152,9 +152,9 @@ def test_claims_parameter_userinfo_member(http, oauth_client, user):
     assert body["phone_number"] == "+8613800138000"
     # name was requested but the profile scope was not granted; birthdate is unknown.
     assert "name" not in body and "birthdate" not in body
-    # The access token carries the requested names, never values.
-    names = decode_unverified(tokens["access_token"]).get("ucl")
-    assert names is not None and "phone_number" in names
+    # The access token carries the names it may release (issue 5), never values.
+    names = decode_unverified(tokens["access_token"]).get("clm")
+    assert names is not None and "phone_number" in names and "name" not in names
     assert "+8613800138000" not in tokens["access_token"]
 
 

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import requests
 
-from ..helpers import query_of
+from ..helpers import checked_claims, query_of
 from ..live import LiveIdp
 from .apache import ApacheRp, Portal
 
@@ -88,6 +88,7 @@ def _login_at(browser: requests.Session, portal: Portal, idp: LiveIdp, rp: Apach
             "csrf_token": _field(page.text, "csrf_token"),
             "interaction": _field(page.text, "interaction"),
             "decision": "allow",
+            "claim": checked_claims(page.text),
         },
         timeout=30,
     )
@@ -107,6 +108,7 @@ def _consent(browser: requests.Session, page: requests.Response, idp: LiveIdp) -
             "csrf_token": _field(page.text, "csrf_token"),
             "interaction": _field(page.text, "interaction"),
             "decision": "allow",
+            "claim": checked_claims(page.text),
         },
         timeout=30,
     )
