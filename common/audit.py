@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
@@ -39,7 +39,8 @@ from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from .clock import Clock
 from .crypto import KeyedHasher
-from .models import AuditChainHead, AuditCheckpoint, AuditEvent
+from .errors import DomainError
+from .models import AuditChainAnchor, AuditChainHead, AuditCheckpoint, AuditEvent
 
 AUDIT_CHAINS = 16
 GENESIS = "0" * 64
@@ -245,6 +246,8 @@ class BrokenLink:
     problem: str
     event_id: int | None = None
     checkpoint_id: int | None = None
+    # 1-based line of the archived checkpoint (``audit verify --checkpoint FILE``).
+    archive_line: int | None = None
 
 
 @dataclass
@@ -252,6 +255,9 @@ class VerificationReport:
     chains: int = 0
     events: int = 0
     checkpoints: int = 0
+    archived_checkpoints: int = 0
+    # Chains verified from a retention anchor rather than from the genesis hash.
+    anchored_chains: int = 0
     broken: list[BrokenLink] = field(default_factory=list)
 
     @property
@@ -269,6 +275,8 @@ class VerificationReport:
             "chains": self.chains,
             "events": self.events,
             "checkpoints": self.checkpoints,
+            "archived_checkpoints": self.archived_checkpoints,
+            "anchored_chains": self.anchored_chains,
             "first_broken": asdict(first) if first else None,
             "broken": [asdict(b) for b in sorted(self.broken, key=lambda b: (b.chain, b.seq))],
         }
@@ -284,6 +292,9 @@ _PROBLEMS = {
     "head_missing": "the chain has events but no head row",
     "checkpoint_signature": "a checkpoint's signature does not verify",
     "checkpoint_mismatch": "the chain no longer holds an event a signed checkpoint recorded",
+    "archive_signature": "an archived checkpoint's signature does not verify",
+    "archive_mismatch": "the chain no longer holds an event an archived checkpoint recorded (tail truncated?)",
+    "anchor_signature": "a retention anchor is not vouched for by a valid signed checkpoint",
 }
 
 
@@ -291,44 +302,139 @@ def describe(problem: str) -> str:
     return _PROBLEMS.get(problem, problem)
 
 
+ClaimsOf = Callable[[str], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class _Expected:
+    """One (seq, hash) a signed checkpoint says a chain contains."""
+
+    digest: str
+    checkpoint_id: int | None = None
+    archive_line: int | None = None
+
+    def broken(self, chain: int, seq: int, event_id: int | None) -> BrokenLink:
+        problem = "checkpoint_mismatch" if self.archive_line is None else "archive_mismatch"
+        return BrokenLink(chain, seq, problem, event_id, self.checkpoint_id, self.archive_line)
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    seq: int
+    hash: str
+
+
+def read_checkpoint_archive(text: str) -> list[str]:
+    """The checkpoint JWSs of an archive file: one per line, either the compact JWS or the
+    JSON line ``audit checkpoint --json`` prints (its ``jws`` member); blank lines and
+    ``#`` comments are skipped. Raises ``ValueError`` for any other line."""
+    out: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            out.append("")  # keeps list index + 1 == file line
+            continue
+        if line.startswith("{"):
+            try:
+                line = str(json.loads(line)["jws"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"line {number}: not a checkpoint") from exc
+        if line.count(".") != 2:
+            raise ValueError(f"line {number}: not a compact JWS")
+        out.append(line)
+    return out
+
+
+def _heads_of(claims: Mapping[str, Any]) -> list[tuple[int, int, str]]:
+    return [(int(c), int(s), str(h)) for c, s, h in claims.get("audit_heads", [])]
+
+
+def _anchors(
+    session: Session, claims_of: ClaimsOf | None, report: VerificationReport, flag: Callable[[BrokenLink], None]
+) -> dict[int, _Anchor]:
+    """Retention anchors; each must be one of the heads its own signed checkpoint lists."""
+    anchors: dict[int, _Anchor] = {}
+    for row in session.scalars(select(AuditChainAnchor).order_by(AuditChainAnchor.chain)):
+        chain, seq = int(row.chain), int(row.seq)
+        anchors[chain] = _Anchor(seq, row.hash)
+        if claims_of is not None:
+            claims = claims_of(row.jws)
+            if claims is None or (chain, seq, row.hash) not in _heads_of(claims):
+                flag(BrokenLink(chain, seq, "anchor_signature", None, int(row.checkpoint_id)))
+    report.anchored_chains = len(anchors)
+    return anchors
+
+
+def _expectations(
+    session: Session,
+    claims_of: ClaimsOf | None,
+    archived: Sequence[str],
+    report: VerificationReport,
+) -> dict[tuple[int, int], list[_Expected]]:
+    """(chain, seq) → the hashes signed checkpoints (database and archive) recorded there."""
+    expected: dict[tuple[int, int], list[_Expected]] = {}
+
+    def add(claims: Mapping[str, Any], checkpoint_id: int | None = None, archive_line: int | None = None) -> None:
+        for chain, seq, digest in _heads_of(claims):
+            if seq > 0:
+                expected.setdefault((chain, seq), []).append(_Expected(digest, checkpoint_id, archive_line))
+
+    if claims_of is None:
+        return expected
+    for cp_id, jws in session.execute(select(AuditCheckpoint.id, AuditCheckpoint.jws).order_by(AuditCheckpoint.id)):
+        report.checkpoints += 1
+        claims = claims_of(jws)
+        if claims is None:
+            report.broken.append(BrokenLink(-1, 0, "checkpoint_signature", checkpoint_id=int(cp_id)))
+        else:
+            add(claims, checkpoint_id=int(cp_id))
+    for line, jws in enumerate(archived, 1):
+        if not jws:
+            continue
+        report.archived_checkpoints += 1
+        claims = claims_of(jws)
+        if claims is None:
+            report.broken.append(BrokenLink(-1, 0, "archive_signature", archive_line=line))
+        else:
+            add(claims, archive_line=line)
+    return expected
+
+
 def verify_trail(
     session: Session,
     *,
-    checkpoint_claims: Callable[[str], Mapping[str, Any] | None] | None = None,
+    checkpoint_claims: ClaimsOf | None = None,
+    archived: Sequence[str] = (),
     batch: int = 1000,
 ) -> VerificationReport:
-    """Walk every chain in seq order, recomputing hashes; compare each chain's end with its
-    head row and with every signed checkpoint. ``checkpoint_claims`` returns the verified
-    claims of a checkpoint JWS, or None when its signature is bad. Reports the first broken
-    link of each chain; reads only."""
+    """Walk every chain in seq order (from its retention anchor, else from the genesis
+    hash), recomputing hashes; compare each chain's end with its head row and with every
+    signed checkpoint, those in the database and ``archived`` ones kept outside it (a
+    tail truncated together with its head and the database checkpoints still shows).
+    ``checkpoint_claims`` returns the verified claims of a checkpoint JWS, or None when its
+    signature is bad; it is required with ``archived``. Reports the first broken link of
+    each chain; reads only."""
+    if archived and checkpoint_claims is None:
+        raise ValueError("archived checkpoints need checkpoint_claims to verify their signatures")
     report = VerificationReport()
     heads = {int(c): (int(s), str(h)) for c, s, h in current_heads(session)}
-    # (chain, seq) → [(checkpoint id, hash)] the chain must still contain.
-    expected: dict[tuple[int, int], list[tuple[int, str]]] = {}
-    if checkpoint_claims is not None:
-        for cp_id, jws in session.execute(select(AuditCheckpoint.id, AuditCheckpoint.jws).order_by(AuditCheckpoint.id)):
-            report.checkpoints += 1
-            claims = checkpoint_claims(jws)
-            if claims is None:
-                report.broken.append(BrokenLink(-1, 0, "checkpoint_signature", checkpoint_id=int(cp_id)))
-                continue
-            for chain, seq, digest in claims.get("audit_heads", []):
-                if int(seq) > 0:
-                    expected.setdefault((int(chain), int(seq)), []).append((int(cp_id), str(digest)))
-
     broken: dict[int, BrokenLink] = {}
-    last: dict[int, tuple[int, str]] = {}
-    seen_expected: set[tuple[int, int]] = set()
 
     def flag(link: BrokenLink) -> None:
         broken.setdefault(link.chain, link)
+
+    anchors = _anchors(session, checkpoint_claims, report, flag)
+    expected = _expectations(session, checkpoint_claims, archived, report)
+    last: dict[int, tuple[int, str]] = {c: (a.seq, a.hash) for c, a in anchors.items()}
+    seen_expected: set[tuple[int, int]] = set()
 
     # Plain rows, streamed: nothing accumulates in the identity map on a large trail.
     rows = session.execute(
         select(*_EVENTS.c).order_by(AuditEvent.chain, AuditEvent.seq).execution_options(yield_per=batch)
     ).mappings()
     for chain, group in groupby(rows, key=lambda r: int(r["chain"])):
-        prev_seq, prev_hash = 0, GENESIS
+        anchor = anchors.get(chain)
+        prev_seq, prev_hash = (anchor.seq, anchor.hash) if anchor else (0, GENESIS)
         for ev in group:
             report.events += 1
             seq = int(ev["seq"])
@@ -338,17 +444,24 @@ def verify_trail(
                 flag(BrokenLink(chain, seq, "prev_hash", ev["id"]))
             if entry_hash(cast(Mapping[str, Any], ev)) != ev["hash"]:
                 flag(BrokenLink(chain, seq, "modified", ev["id"]))
-            for cp_id, digest in expected.get((chain, seq), ()):
+            for mark in expected.get((chain, seq), ()):
                 seen_expected.add((chain, seq))
-                if digest != ev["hash"]:
-                    flag(BrokenLink(chain, seq, "checkpoint_mismatch", ev["id"], cp_id))
+                if mark.digest != ev["hash"]:
+                    flag(mark.broken(chain, seq, ev["id"]))
             prev_seq, prev_hash = seq, ev["hash"]
         last[chain] = (prev_seq, prev_hash)
 
-    for key, entries in expected.items():
-        if key not in seen_expected:
-            for cp_id, _ in entries:
-                flag(BrokenLink(key[0], key[1], "checkpoint_mismatch", None, cp_id))
+    for (chain, seq), marks in expected.items():
+        if (chain, seq) in seen_expected:
+            continue
+        anchor = anchors.get(chain)
+        for mark in marks:
+            # Pruned (retention): only the anchor itself can still be compared.
+            if anchor is not None and seq < anchor.seq:
+                continue
+            if anchor is not None and seq == anchor.seq and mark.digest == anchor.hash:
+                continue
+            flag(mark.broken(chain, seq, None))
     for chain in sorted(set(heads) | set(last)):
         end_seq, end_hash = last.get(chain, (0, GENESIS))
         if chain not in heads:
@@ -364,6 +477,62 @@ def verify_trail(
     report.chains = len(set(heads) | set(last))
     report.broken.extend(broken.values())
     return report
+
+
+# -- retention ----------------------------------------------------------------------------
+
+
+class AuditTrailBrokenError(DomainError):
+    code = "audit_trail_broken"
+    public_message = "The audit trail does not verify; nothing was pruned. Run `audit verify`."
+    status_code = 409
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    checkpoint_id: int | None
+    checkpoint_at: datetime | None
+    events: int
+    chains: list[int]
+
+
+def prune_trail(session: Session, *, before: datetime, checkpoint_claims: ClaimsOf, clock: Clock) -> PruneResult:
+    """Retention (PIPL Art. 19): delete, chain by chain, the events up to the newest valid
+    signed checkpoint taken at or before ``before``; that checkpoint's head becomes the
+    chain's anchor, from which ``verify_trail`` still proves everything kept. Only whole
+    prefixes go, so no link is ever cut inside what remains. Raises
+    ``AuditTrailBrokenError`` when the trail does not verify first (pruning must not
+    destroy the evidence of tampering). Deletes rows, upserts anchors, flushes; the caller
+    records the ``audit.prune`` event."""
+    if not verify_trail(session, checkpoint_claims=checkpoint_claims).ok:
+        raise AuditTrailBrokenError("verification failed before pruning")
+    stmt = (select(AuditCheckpoint).where(AuditCheckpoint.at <= before)
+            .order_by(AuditCheckpoint.at.desc(), AuditCheckpoint.id.desc()))
+    for checkpoint in session.scalars(stmt):
+        claims = checkpoint_claims(checkpoint.jws)
+        if claims is not None:
+            return _prune_to(session, checkpoint, _heads_of(claims), clock.now())
+    return PruneResult(None, None, 0, [])
+
+
+def _prune_to(session: Session, checkpoint: AuditCheckpoint, heads: list[tuple[int, int, str]],
+              now: datetime) -> PruneResult:
+    deleted, chains = 0, []
+    for chain, seq, digest in heads:
+        anchor = session.get(AuditChainAnchor, chain)
+        if seq == 0 or (anchor is not None and anchor.seq >= seq):
+            continue
+        if anchor is None:
+            anchor = AuditChainAnchor(chain=chain)
+            session.add(anchor)
+        anchor.seq, anchor.hash, anchor.checkpoint_id = seq, digest, checkpoint.id
+        anchor.jws, anchor.pruned_at = checkpoint.jws, now
+        # The anchor first: the append-only trigger allows deleting only anchored rows.
+        session.flush()
+        result = session.execute(_EVENTS.delete().where(_EVENTS.c.chain == chain, _EVENTS.c.seq <= seq))
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+        chains.append(chain)
+    return PruneResult(checkpoint.id, checkpoint.at, deleted, chains)
 
 
 def events_of(session: Session, subject: str, limit: int = 100) -> Iterable[AuditEvent]:

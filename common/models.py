@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, UTCDateTime
@@ -24,6 +24,9 @@ class AuditEvent(Base):
         UniqueConstraint("chain", "seq"),
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_target", "target"),
+        # Investigations by actor, and the alert queries (one action, a recent window).
+        Index("ix_audit_events_actor", "actor"),
+        Index("ix_audit_events_action_at", "action", "at"),
     )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
@@ -64,3 +67,20 @@ class AuditCheckpoint(Base):
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     jws: Mapped[str] = mapped_column(Text)
+
+
+class AuditChainAnchor(Base):
+    """Where a pruned chain now starts (retention): the (seq, hash) of the last pruned event,
+    vouched for by the signed checkpoint that recorded it. Verification starts from here
+    instead of the genesis hash; the append-only trigger lets only events at or before
+    the anchor be deleted."""
+
+    __tablename__ = "audit_chain_anchors"
+
+    chain: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    checkpoint_id: Mapped[int] = mapped_column(_BigId, ForeignKey("audit_checkpoints.id"))
+    # A copy of the checkpoint's JWS: the anchor stays verifiable on its own.
+    jws: Mapped[str] = mapped_column(Text)
+    pruned_at: Mapped[datetime] = mapped_column(UTCDateTime)

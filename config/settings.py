@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from admin.audit import AlertThresholds
 from idp.settings import IdpSettings
 from realname.settings import RealnameSettings
 
@@ -157,6 +158,47 @@ class Settings(BaseSettings):
     )
     verify_max_per_ip_hour: int = Field(30, ge=1, description="Registry verifications per client IP per hour.")
 
+    # Audit trail retention and alerts (issue 6).
+    audit_retention_days: int = Field(
+        0,
+        ge=0,
+        description="Audit events older than this many days may be pruned by `flask audit prune` (whole chain "
+        "prefixes up to a signed checkpoint, which stays as the chain's verifiable anchor; PIPL Art. 19). "
+        "0 keeps the trail forever.",
+    )
+    alert_login_failures_window: int = Field(
+        900, ge=60, description="Window of the failed-login burst alerts (per account, per client IP), seconds."
+    )
+    alert_login_failures_per_account: int = Field(
+        10, ge=1, description="Failed password or second-factor logins of one account within the window that raise an alert."
+    )
+    alert_login_failures_per_ip: int = Field(
+        30, ge=1, description="Failed logins from one client IP (keyed hash) within the window that raise an alert."
+    )
+    alert_verifications_window: int = Field(
+        3600, ge=60, description="Window of the verification-volume alert, seconds."
+    )
+    alert_verifications_per_client: int = Field(
+        1000, ge=1, description="Registry verification calls per client within the window that raise an alert."
+    )
+    alert_certificate_revoked_window: int = Field(
+        86400, ge=60, description="Window of the alert on certificate logins rejected for revocation, seconds."
+    )
+    alert_certificate_revoked_min: int = Field(
+        1, ge=1, description="Certificate logins rejected for revocation (per CA) within the window that raise an alert."
+    )
+    alert_logout_failures_window: int = Field(
+        86400, ge=60, description="Window of the failing back-channel logout delivery alert, seconds."
+    )
+    alert_logout_failures_min: int = Field(
+        1, ge=1, description="Failed or retrying back-channel logout deliveries per client within the window that "
+        "raise an alert.",
+    )
+    alert_metrics_cache_seconds: int = Field(
+        30, ge=0, description="How long one process reuses the alert counts it computed for `/metrics`, seconds "
+        "(bounds the database work of frequent scrapes).",
+    )
+
     @field_validator("issuer")
     @classmethod
     def _issuer_shape(cls, value: str) -> str:
@@ -274,6 +316,19 @@ class Settings(BaseSettings):
             sms_key=_b64(self.sms_key.get_secret_value()) if self.sms_key else b"",
             verify_max_per_account_hour=self.verify_max_per_account_hour,
             verify_max_per_ip_hour=self.verify_max_per_ip_hour,
+        )
+
+    def alert_thresholds(self) -> AlertThresholds:
+        return AlertThresholds(
+            login_failures_window=self.alert_login_failures_window,
+            login_failures_per_account=self.alert_login_failures_per_account,
+            login_failures_per_ip=self.alert_login_failures_per_ip,
+            verifications_window=self.alert_verifications_window,
+            verifications_per_client=self.alert_verifications_per_client,
+            certificate_revoked_window=self.alert_certificate_revoked_window,
+            certificate_revoked_min=self.alert_certificate_revoked_min,
+            logout_failures_window=self.alert_logout_failures_window,
+            logout_failures_min=self.alert_logout_failures_min,
         )
 
     def resolved_keys(self) -> ResolvedKeys:

@@ -240,9 +240,13 @@ class AccountService:
         if not ok or account is None:
             self._count_failure(ident_key, now, s.login_lockout_seconds)
             self._count_failure(ip_key, now, 3600)
-            raise InvalidCredentialsError("bad password or unknown identifier")
+            failure = InvalidCredentialsError("bad password or unknown identifier")
+            failure.account_id = account.id if account else None
+            raise failure
         if account.status != "active":
-            raise AccountDisabledError(f"account status {account.status}")
+            disabled = AccountDisabledError(f"account status {account.status}")
+            disabled.account_id = account.id
+            raise disabled
         self._store.delete(ident_key, ident_key + ":since")
         if account.password_hash and self._passwords.needs_rehash(account.password_hash):
             account.password_hash = self._passwords.hash(password)

@@ -144,7 +144,9 @@ class RealnameService:
             if self._store.incr(key, 3600) > limit:
                 raise VerificationThrottledError("rate limit")
 
-    def check_registry(self, name: str, rid: ResidentId, *, account_key: str, client_ip: str) -> None:
+    def check_registry(
+        self, name: str, rid: ResidentId, *, account_key: str, client_ip: str, client_id: str | None = None
+    ) -> None:
         """Ask the registry (二要素). Raises ``VerificationThrottledError``,
         ``RegistryUnavailableError`` or ``VerificationFailedError``; returns on a match.
         Every call is rate-limited and logged with its result, never with the number."""
@@ -153,20 +155,23 @@ class RealnameService:
         try:
             self._throttle(account_key, client_ip)
         except VerificationThrottledError:
-            self._record("realname.verify", actor, "denied", "throttled", client_ip)
+            self._record("realname.verify", actor, "denied", "throttled", client_ip, client_id)
             raise
         outcome = self._registry.verify(name, rid.number)
         log.info("registry verification", extra={"result": outcome.value, "adapter": self._registry.name})
         result = "ok" if outcome is Outcome.MATCH else "error" if outcome is Outcome.UNAVAILABLE else "denied"
-        self._record("realname.verify", actor, result, outcome.value, client_ip)
+        self._record("realname.verify", actor, result, outcome.value, client_ip, client_id)
         if outcome is Outcome.UNAVAILABLE:
             raise RegistryUnavailableError("registry unavailable")
         if outcome is not Outcome.MATCH:
             raise VerificationFailedError(outcome.value)
 
-    def _record(self, action: str, actor: str, outcome: str, reason: str, client_ip: str) -> None:
+    def _record(
+        self, action: str, actor: str, outcome: str, reason: str, client_ip: str, client_id: str | None = None
+    ) -> None:
+        # client_id: the portal whose login led here (the per-client verification-volume alert).
         if self._audit is not None:
-            self._audit.record(action, actor=actor, outcome=outcome, reason=reason, ip=client_ip,
+            self._audit.record(action, actor=actor, outcome=outcome, reason=reason, ip=client_ip, client_id=client_id,
                                details={"adapter": self._registry.name})
 
     def bind_identity(self, account_id: int, name: str, rid: ResidentId) -> Identity:

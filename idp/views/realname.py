@@ -165,7 +165,8 @@ def register_submit() -> Any:
         return again(409, _err(DuplicateAccountError()))
     try:
         svc.realname.check_registry(
-            name, rid, account_key="register:" + svc.realname.id_index(rid.number), client_ip=client_ip()
+            name, rid, account_key="register:" + svc.realname.id_index(rid.number), client_ip=client_ip(),
+            client_id=_client_of(iid),
         )
     except RegistryUnavailableError as exc:
         # Issue 3: registry down → a clear page, nothing written but the audit event, the
@@ -373,6 +374,14 @@ def stepup() -> Any:
 # -- identity verification ---------------------------------------------------------------
 
 
+def _client_of(iid: str) -> str | None:
+    """The portal whose authorization request led here, for the audit trail (issue 6:
+    registry verification volume per client)."""
+    record = load_interaction(iid) if iid else None
+    client_id = record["params"].get("client_id") if record else None
+    return str(client_id) if client_id else None
+
+
 @bp.get("/account/verify")
 def verify() -> Any:
     if _current() is None:
@@ -407,7 +416,8 @@ def verify_submit() -> Any:
         return _see_other(url_for("idp.account", saved=1))
     try:
         name, rid = parse_identity_input(form["name"], form["id_number"], today=svc.p.clock.now().date())
-        svc.realname.check_registry(name, rid, account_key=f"acct:{account.id}", client_ip=client_ip())
+        svc.realname.check_registry(name, rid, account_key=f"acct:{account.id}", client_ip=client_ip(),
+                                    client_id=_client_of(iid))
         svc.realname.bind_identity(account.id, name, rid)
     except RealnameInputError as exc:
         return again(400, errors={exc.field: exc.public_message})

@@ -114,7 +114,7 @@ def test_modified_details_are_detected(services, cli):
     out = _verify_json(cli, 1)
     assert out["ok"] is False
     assert out["first_broken"] == {"chain": chain, "seq": 2, "problem": "modified", "event_id": victim.id,
-                                   "checkpoint_id": None}
+                                   "checkpoint_id": None, "archive_line": None}
     text_out = cli("audit", "verify")
     assert text_out.exit_code == 1
     assert f"chain {chain} seq 2: modified" in text_out.stdout
@@ -186,7 +186,7 @@ def test_checkpoint_detects_a_consistent_rewrite_of_tail_and_head(services, cli)
 
     out = _verify_json(cli, 1)
     assert out["first_broken"] == {"chain": chain, "seq": 4, "problem": "checkpoint_mismatch", "event_id": None,
-                                   "checkpoint_id": checkpoint["checkpoint_id"]}
+                                   "checkpoint_id": checkpoint["checkpoint_id"], "archive_line": None}
 
 
 def test_checkpoint_detects_a_rewritten_tail_with_a_matching_head(services, cli):
