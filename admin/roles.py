@@ -34,6 +34,8 @@ class Permission(StrEnum):
     KEYS_READ = "keys.read"
     KEYS_WRITE = "keys.write"
     AUDIT_READ = "audit.read"
+    # Who holds which administrator role (auditors review it; only superadmins change it).
+    ADMINS_READ = "admins.read"
     ADMINS_WRITE = "admins.write"
 
 

@@ -101,6 +101,7 @@ def create_app(
         **provider_overrides,
     )
     app.extensions["yiwang.provider"] = provider
+    _watch_audit(metrics, settings, clock)
 
     def services() -> Any:
         from idp.views._web import services as request_services
@@ -113,6 +114,14 @@ def create_app(
 
     app.register_blueprint(idp_bp)
 
+    from admin.api import bp as admin_api_bp
+
+    app.register_blueprint(admin_api_bp)
+
+    from admin.console import bp as console_bp
+
+    app.register_blueprint(console_bp)
+
     from . import web
 
     web.install(app, metrics, hsts=settings.issuer.startswith("https://"))
@@ -121,6 +130,22 @@ def create_app(
 
     register_cli(app)
     return app
+
+
+def _watch_audit(metrics: PrometheusMetrics, settings: Settings, clock: Clock) -> None:
+    """Audit alerts and status on /metrics, computed from the trail at scrape time (issue 6)."""
+    from admin.audit import AuditAdminService
+
+    from .metrics import AuditSnapshot
+
+    thresholds = settings.alert_thresholds()
+
+    def snapshot() -> AuditSnapshot:
+        # Runs inside the /metrics request: the request's session, rolled back at teardown.
+        service = AuditAdminService(db.session, clock=clock, thresholds=thresholds)  # type: ignore[arg-type]
+        return AuditSnapshot(service.alerts(), service.status())
+
+    metrics.watch_audit(snapshot, settings.alert_metrics_cache_seconds)
 
 
 def _engine_options(url: str) -> dict[str, Any]:

@@ -4,15 +4,19 @@ bad input prints a clear message, exits non-zero and writes nothing."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from admin.cli import admins_cli
 from common.db import db
 from common.errors import DomainError
 from idp.provider import Services
@@ -657,16 +661,56 @@ def mandate_list(uscc: str, as_json: bool) -> None:
                                    for d in data) or "(no mandates)")
 
 
+# -- subjects: audited re-identification (issue 5) -------------------------------------
+
+subjects_cli = AppGroup("subjects", help="Subject identifiers: audited re-identification for lawful requests.")
+
+
+@transactional
+def _reidentify(client_id: str, sub: str, reason: str, requested_by: str) -> tuple[Any, str]:
+    from idp.reidentification import LawfulRequest
+
+    resolver = _services().reidentification
+    lawful = LawfulRequest.parse(reason, requested_by)
+    return resolver.resolve(client_id, sub, request=lawful, actor="admin:cli"), resolver.reason_hash(lawful)
+
+
+@subjects_cli.command("resolve")
+@click.option("--client-id", required=True, help="The portal that received the sub.")
+@click.option("--sub", required=True, help="The sub the portal holds (pairwise or public).")
+@click.option("--reason", required=True, help="Why (10-500 characters); audited as a keyed hash and length.")
+@click.option("--requested-by", required=True, help="Requesting authority and case reference, e.g. AUTHORITY/REF.")
+@click.option("--json", "as_json", is_flag=True)
+def subjects_resolve(client_id: str, sub: str, reason: str, requested_by: str, as_json: bool) -> None:
+    """Map a portal's sub back to the account, for a lawful request only. Every call, match
+    or not, is recorded in the audit trail (subject.reidentify, actor admin:cli). Prints
+    identifiers and assurance level, never the name, ID number or phone number; exits 1
+    when no account has this sub at this client."""
+    found, reason_hash = _reidentify(client_id, sub, reason, requested_by)
+    if found is None:
+        click.echo(f"no account has this sub at client {client_id} (the attempt was audited)", err=True)
+        sys.exit(1)
+    data = {**found.as_dict(), "reason_hash": reason_hash}
+    _emit(as_json, data,
+          f"account {found.account_id}  kind {found.kind}  username {found.username or '-'}  "
+          f"realname_level {found.realname_level or '-'}  status {found.status}\n"
+          f"disclosed to {', '.join(found.disclosed_to)} between {found.first_disclosed_at.isoformat()} and "
+          f"{found.last_disclosed_at.isoformat()}\n"
+          f"audited; reason recorded as keyed hash {reason_hash}")
+
+
 def register_cli(app: Flask) -> None:
     for group in (clients_cli, users_cli, keys_cli, logout_cli, realname_cli, certificates_cli):
         app.cli.add_command(group)
+    app.cli.add_command(subjects_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(demo)
+    app.cli.add_command(admins_cli)
 
 
 # -- audit trail (DESIGN.md §7, issue 6) ------------------------------------------------
 
-audit_cli = AppGroup("audit", help="The tamper-evident audit trail: verify chains, write signed checkpoints.")
+audit_cli = AppGroup("audit", help="The tamper-evident audit trail: verify, checkpoint (and archive), prune, export, alerts.")
 
 
 def _checkpoint_verifier(svc: Services) -> Callable[[str], dict[str, Any] | None]:
@@ -703,40 +747,200 @@ def _checkpoint_verifier(svc: Services) -> Callable[[str], dict[str, Any] | None
     return claims_of
 
 
+class _Moment(click.ParamType):
+    """An ISO 8601 date or date-time; without an offset it is taken as UTC."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date or date-time (e.g. 2026-01-31 or 2026-01-31T08:00+08:00)",
+                      param, ctx)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_DATE = _Moment()
+
+
+def _read_archives(paths: tuple[str, ...]) -> list[str]:
+    from common.audit import read_checkpoint_archive
+
+    jws: list[str] = []
+    for path in paths:
+        try:
+            jws.extend(read_checkpoint_archive(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise click.UsageError(f"checkpoint archive {path}: {exc}") from exc
+    return jws
+
+
 @audit_cli.command("verify")
+@click.option("--checkpoint", "archives", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Archived checkpoint file (one JWS per line, from `audit checkpoint --out`) kept outside the "
+              "database, e.g. on WORM storage; repeatable. Detects a truncated tail even when the database "
+              "checkpoints were deleted too.")
+@click.option("--record", is_flag=True, help="Record the result as an `audit.verify` event (console status, metrics).")
 @click.option("--json", "as_json", is_flag=True)
-def audit_verify(as_json: bool) -> None:
-    """Walk every chain, recomputing hashes; check heads and signed checkpoints. Exits 1
-    and names the first broken link of each chain when the trail was tampered with."""
+def audit_verify(archives: tuple[str, ...], record: bool, as_json: bool) -> None:
+    """Walk every chain, recomputing hashes; check heads, retention anchors, signed
+    checkpoints and archived ones. Exits 1 and names the first broken link of each chain
+    when the trail was tampered with."""
     from common.audit import describe, verify_trail
 
+    archived = _read_archives(archives)
     try:
-        report = verify_trail(db.session, checkpoint_claims=_checkpoint_verifier(_services()))  # type: ignore[arg-type]
+        report = verify_trail(db.session, checkpoint_claims=_checkpoint_verifier(_services()),  # type: ignore[arg-type]
+                              archived=archived)
     finally:
         db.session.rollback()
     lines = [f"audit trail {'OK' if report.ok else 'BROKEN'}: {report.events} events in {report.chains} chains, "
-             f"{report.checkpoints} checkpoints"]
+             f"{report.checkpoints} checkpoints, {report.archived_checkpoints} archived checkpoints, "
+             f"{report.anchored_chains} pruned chains"]
     for b in sorted(report.broken, key=lambda b: (b.chain, b.seq)):
-        where = f"checkpoint {b.checkpoint_id}" if b.chain < 0 else f"chain {b.chain} seq {b.seq}"
+        if b.chain >= 0:
+            where = f"chain {b.chain} seq {b.seq}"
+        else:
+            where = f"archive line {b.archive_line}" if b.archive_line else f"checkpoint {b.checkpoint_id}"
         lines.append(f"  {where}: {b.problem} ({describe(b.problem)})")
+    if record:
+        first = report.first_broken
+        _services().audit.record("audit.verify", actor="system", outcome="ok" if report.ok else "error",
+                                 reason=first.problem if first else None,
+                                 details={"events": report.events, "broken_chains": len(report.broken),
+                                          "archived_checkpoints": report.archived_checkpoints})
+        db.session.commit()
     _emit(as_json, report.as_dict(), "\n".join(lines))
     if not report.ok:
         sys.exit(1)
 
 
 @audit_cli.command("checkpoint")
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="Also append the signed checkpoint (one JWS line) to this archive file: keep it outside the "
+              "database (WORM storage, another host) for `audit verify --checkpoint`.")
 @click.option("--json", "as_json", is_flag=True)
 @transactional
-def audit_checkpoint(as_json: bool) -> None:
+def audit_checkpoint(out: str | None, as_json: bool) -> None:
     """Sign every chain head with the active signing key and store the checkpoint (run
-    from cron). Keep the printed JWS outside the database too: a checkpoint the attacker
-    cannot delete is what makes a consistent rewrite detectable."""
+    from cron). Keep the JWS outside the database too (``--out``): a checkpoint the
+    attacker cannot delete is what makes a consistent rewrite detectable."""
     from common.audit import CHECKPOINT_TYP, write_checkpoint
 
     svc = _services()
     issuer = svc.p.settings.issuer
     row = write_checkpoint(db.session, clock=svc.p.clock,  # type: ignore[arg-type]
                            sign=lambda claims: svc.tokens.sign_jwt({"typ": CHECKPOINT_TYP}, {"iss": issuer, **claims}))
-    svc.audit.record("audit.checkpoint", actor="system", details={"checkpoint_id": row.id})
+    svc.audit.record("audit.checkpoint", actor="system", details={"checkpoint_id": row.id, "archived": bool(out)})
+    if out:
+        # Append-only and synced before the command commits: the archive never misses a
+        # checkpoint the database has.
+        with open(out, "a", encoding="utf-8") as fh:
+            fh.write(row.jws + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
     _emit(as_json, {"checkpoint_id": row.id, "at": row.at.isoformat(), "jws": row.jws},
           f"checkpoint {row.id} at {row.at.isoformat()}\n{row.jws}")
+
+
+@audit_cli.command("prune")
+@click.option("--before", type=_DATE, default=None,
+              help="Prune events up to the newest signed checkpoint taken at or before this date (ISO 8601, UTC "
+              "unless an offset is given). Default: now minus YIWANG_AUDIT_RETENTION_DAYS.")
+@click.option("--json", "as_json", is_flag=True)
+@transactional
+def audit_prune(before: datetime | None, as_json: bool) -> None:
+    """Retention: delete whole chain prefixes up to a signed checkpoint, which stays as
+    each chain's anchor so `audit verify` still proves what is kept. Refuses when the
+    trail does not verify, or when ``--before`` would cut events still within
+    YIWANG_AUDIT_RETENTION_DAYS; with retention 0 (keep forever) only an explicit
+    ``--before`` prunes. The prune is itself an audit event."""
+    from common.audit import prune_trail
+
+    svc = _services()
+    days = current_app.config["YIWANG_SETTINGS"].audit_retention_days
+    now = svc.p.clock.now()
+    if before is None:
+        if days == 0:
+            raise click.UsageError("YIWANG_AUDIT_RETENTION_DAYS is 0 (keep forever): pass --before to prune anyway")
+        before = now - timedelta(days=days)
+    elif days and before > now - timedelta(days=days):
+        raise click.UsageError(f"--before would prune events younger than the {days}-day retention")
+    result = prune_trail(db.session, before=before, checkpoint_claims=_checkpoint_verifier(svc),  # type: ignore[arg-type]
+                         clock=svc.p.clock)
+    svc.audit.record("audit.prune", actor="system",
+                     details={"before": before.isoformat(), "checkpoint_id": result.checkpoint_id,
+                              "events": result.events, "chains": len(result.chains)})
+    data = {"before": before.isoformat(), "checkpoint_id": result.checkpoint_id,
+            "checkpoint_at": result.checkpoint_at.isoformat() if result.checkpoint_at else None,
+            "events": result.events, "chains": result.chains}
+    text = (f"pruned {result.events} events from {len(result.chains)} chains up to checkpoint {result.checkpoint_id} "
+            f"({data['checkpoint_at']})" if result.checkpoint_id is not None
+            else f"nothing to prune: no signed checkpoint at or before {before.isoformat()}")
+    _emit(as_json, data, text)
+
+
+def _audit_admin(svc: Services) -> Any:
+    from admin.audit import AuditAdminService
+
+    settings = current_app.config["YIWANG_SETTINGS"]
+    return AuditAdminService(db.session, clock=svc.p.clock, thresholds=settings.alert_thresholds())  # type: ignore[arg-type]
+
+
+@audit_cli.command("export")
+@click.option("--since", type=_DATE, default=None, help="First moment included (ISO 8601).")
+@click.option("--until", type=_DATE, default=None, help="End, excluded (ISO 8601).")
+@click.option("--action", default=None, help="Action prefix, e.g. `login.`.")
+@click.option("--actor", default=None, help="Exact actor, e.g. `admin:3`.")
+@click.option("--client-id", default=None)
+@click.option("--outcome", type=click.Choice(["ok", "denied", "error"]), default=None)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="JSON-lines file to write (`-` for stdout).")
+@transactional
+def audit_export(since: datetime | None, until: datetime | None, action: str | None, actor: str | None,
+                 client_id: str | None, outcome: str | None, out: str) -> None:
+    """Export events (oldest first) as JSON lines, with chain, seq and hashes so they can
+    be checked against the chain later. The export is itself an audit event."""
+    from admin.audit import AuditQuery
+
+    svc = _services()
+    query = AuditQuery(since=since, until=until, action=action, actor=actor, client_id=client_id, outcome=outcome)
+    count = 0
+    with click.open_file(out, "w", encoding="utf-8") as fh:
+        for line in _audit_admin(svc).export(query):
+            fh.write(line)
+            count += 1
+    svc.audit.record("audit.export", actor="system",
+                     details={"since": since.isoformat() if since else None,
+                              "until": until.isoformat() if until else None, "events": count})
+    if out != "-":
+        click.echo(f"exported {count} events to {out}")
+
+
+@audit_cli.command("alerts")
+@click.option("--json", "as_json", is_flag=True)
+def audit_alerts(as_json: bool) -> None:
+    """Active alerts: failed-login bursts per account and per IP hash, verification volume
+    per client, certificates rejected for revocation, failing back-channel logouts."""
+    try:
+        alerts = _audit_admin(_services()).alerts()
+    finally:
+        db.session.rollback()
+    _emit(as_json, [a.as_dict() for a in alerts],
+          "\n".join(f"{a.kind}  {a.key}  {a.count} >= {a.threshold} in {a.window_seconds}s"
+                    f"{'  ' + a.reason if a.reason else ''}" for a in alerts) or "(no alerts)")
+
+
+@audit_cli.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def audit_status(as_json: bool) -> None:
+    """Chains, events kept, last checkpoint, last prune, last recorded verification."""
+    try:
+        status = _audit_admin(_services()).status()
+    finally:
+        db.session.rollback()
+    data = status.as_dict()
+    _emit(as_json, data, "\n".join(f"{k}: {v}" for k, v in data.items()))

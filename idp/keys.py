@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from common.clock import Clock
 from common.crypto import FieldCipher
 
-from .errors import KeyNotFoundError
+from .errors import KeyAlreadyRetiredError, KeyNotFoundError
 from .models import SigningKey
 
 ALGORITHMS = ("ES256", "RS256")
@@ -124,6 +124,35 @@ class KeyService:
             self._new_row(a, "next")
         self._session.flush()
         return promoted
+
+    def retire(self, kid: str, *, unpublish: bool = False) -> SigningKey:
+        """Take one key out of use ahead of schedule (a suspected compromise, a
+        decommissioned algorithm). An active key is rotated (the published next key takes
+        over); a next key, which never signed, is retired and replaced. ``unpublish``
+        also removes the key from the JWKS now, so tokens it signed stop verifying
+        (RFC 7517 §5: a verifier only trusts published keys); otherwise it stays
+        published for the usual overlap. Raises ``KeyNotFoundError``, or
+        ``KeyAlreadyRetiredError`` for a retired key that is already unpublished (or
+        when ``unpublish`` is not asked). Flushes."""
+        row = self._session.scalars(select(SigningKey).where(SigningKey.kid == kid)).first()
+        if row is None:
+            raise KeyNotFoundError(kid, public_message="No such signing key.")
+        now = self._clock.now()
+        if row.state == "active":
+            self.rotate(row.alg)
+        elif row.state == "next":
+            row.state = "retired"
+            row.retired_at = now
+            # Never used to sign: nothing to verify, it may leave the JWKS at once.
+            row.unpublish_after = now
+            self._session.flush()
+            self._new_row(row.alg, "next")
+        elif not unpublish or (row.unpublish_after is not None and row.unpublish_after <= now):
+            raise KeyAlreadyRetiredError(kid)
+        if unpublish:
+            row.unpublish_after = now
+        self._session.flush()
+        return row
 
     def rotate_if_due(self, max_age_days: int) -> list[SigningKey]:
         now = self._clock.now()

@@ -1,0 +1,98 @@
+"""The one place that turns errors into admin API responses: RFC 6750 §3 bearer
+challenges for missing or unusable tokens, RFC 9457 problem details for everything else.
+Bodies carry fixed public messages and stable codes, never exception text."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+from common.errors import DomainError
+
+from .schemas import FieldValidationError
+
+log = logging.getLogger("yiwang.admin.api")
+
+PROBLEM_TYPE = "about:blank"
+REALM = "yiwang-admin"
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+           500: "Internal Server Error"}
+
+
+class BearerError(DomainError):
+    """The request's bearer token is missing or cannot be used (RFC 6750 §3.1; RFC 9470
+    §3 ``insufficient_user_authentication``). ``error`` None: no credentials were sent,
+    so the challenge carries no error code (RFC 6750 §3.1)."""
+
+    code = "invalid_token"
+    public_message = "The access token is invalid, expired or revoked."
+    status_code = 401
+
+    def __init__(self, error: str | None, status: int, public_message: str, *, scope: str | None = None) -> None:
+        super().__init__(error or "no credentials", public_message=public_message)
+        self.error = error
+        self.status_code = status
+        self.scope = scope
+        if error:
+            self.code = error
+        else:
+            self.code = "unauthorized"
+
+
+def problem(status: int, code: str, detail: str | None = None, *, errors: list[tuple[str, str]] | None = None,
+            headers: dict[str, str] | None = None) -> Response:
+    """An RFC 9457 §3 problem: ``type`` about:blank with the status's title, and our
+    stable ``code`` extension member."""
+    body: dict[str, Any] = {"type": PROBLEM_TYPE, "title": _TITLES.get(status, "Error"), "status": status,
+                            "code": code}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = [{"field": f, "detail": m} for f, m in errors]
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.mimetype = "application/problem+json"
+    for name, value in (headers or {}).items():
+        resp.headers[name] = value
+    return resp
+
+
+def _challenge(exc: BearerError) -> str:
+    parts = [f'Bearer realm="{REALM}"']
+    if exc.error:
+        parts.append(f'error="{exc.error}"')
+        parts.append(f'error_description="{exc.public_message}"')
+    if exc.scope:
+        parts.append(f'scope="{exc.scope}"')
+    return parts[0] + (", " + ", ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+def render_domain_error(exc: DomainError) -> Response:
+    """DomainError → response. 400-class validation errors become 422 (the request was
+    well-formed JSON but its content is refused, RFC 9110 §15.5.21)."""
+    log.info("admin api refused", extra={"request_id": g.get("request_id"), "code": exc.code, "detail": exc.detail})
+    if isinstance(exc, BearerError):
+        return problem(exc.status_code, exc.code, exc.public_message,
+                       headers={"WWW-Authenticate": _challenge(exc)})
+    if isinstance(exc, FieldValidationError):
+        return problem(422, exc.code, exc.public_message, errors=exc.errors)
+    status = exc.status_code if exc.status_code in (401, 403, 404, 409) else 422
+    return problem(status, exc.code, exc.public_message)
+
+
+def render_http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    headers = {}
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        headers["Allow"] = exc.get_response().headers["Allow"]
+    return problem(status, (exc.name or "error").lower().replace(" ", "_"), headers=headers)
+
+
+def render_unexpected() -> Response:
+    # STYLE.md: an unmapped error is a generic server error; the traceback is logged
+    # (with the request id) by the caller, never sent.
+    return problem(500, "server_error", "An unexpected error occurred.")
