@@ -65,6 +65,7 @@ def _client_dict(row: Any) -> dict[str, Any]:
         "subject_type": row.subject_type,
         "sector_identifier": row.sector_identifier,
         "claim_policy": row.claim_policy or {},
+        "sensitive_claims_allowed": row.sensitive_claims_allowed,
         "enabled": row.enabled,
         "created_at": row.created_at.isoformat(),
     }
@@ -92,24 +93,32 @@ clients_cli = AppGroup("clients", help="Register and manage relying parties (por
 @click.option("--claim", "claims", multiple=True, metavar="NAME=PURPOSE",
               help="A claim the client may receive, with its purpose (legal basis: consent). Repeatable. "
                    "Without any, the claims of its scopes are released.")
+@click.option("--required-claim", "required_claims", multiple=True, metavar="NAME=PURPOSE",
+              help="Like --claim, but the service cannot work without it: the citizen cannot untick it, "
+                   "only refuse the whole request.")
 @click.option("--statutory-claim", "statutory_claims", multiple=True, metavar="NAME=PURPOSE",
               help="Like --claim, with a statutory duty as the legal basis.")
+@click.option("--allow-sensitive-claims", is_flag=True,
+              help="Administrator's flag: the policy may list sensitive claims (id_number), each released only "
+                   "with the citizen's separate confirmation at every release (PIPL Art. 28-29).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @transactional
 def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
                    backchannel_logout_uri: str | None, frontchannel_logout_uri: str | None,
                    grant_types: tuple[str, ...], scopes: tuple[str, ...], token_endpoint_auth_method: str | None,
                    subject_type: str, sector_identifier_uri: str | None, jwks_file: Any, public: bool,
-                   claims: tuple[str, ...], statutory_claims: tuple[str, ...], as_json: bool) -> None:
+                   claims: tuple[str, ...], required_claims: tuple[str, ...], statutory_claims: tuple[str, ...],
+                   allow_sensitive_claims: bool, as_json: bool) -> None:
     from common.errors import ValidationError
 
-    policy: dict[str, dict[str, str]] = {}
-    for basis, items in (("consent", claims), ("statutory", statutory_claims)):
+    policy: dict[str, dict[str, Any]] = {}
+    for basis, required, items in (("consent", False, claims), ("consent", True, required_claims),
+                                   ("statutory", False, statutory_claims)):
         for item in items:
             name, sep, purpose = item.partition("=")
             if not sep:
                 raise ValidationError(item, public_message=f"Write claims as NAME=PURPOSE: {item!r}.")
-            policy[name.strip()] = {"purpose": purpose.strip(), "basis": basis}
+            policy[name.strip()] = {"purpose": purpose.strip(), "basis": basis, "required": required}
     jwks = None
     if jwks_file is not None:
         try:
@@ -132,6 +141,7 @@ def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
         public=public,
         jwks=jwks,
         claim_policy=policy,
+        sensitive_claims_allowed=allow_sensitive_claims,
     )
     out: dict[str, Any] = {"client_id": row.client_id}
     if secret:

@@ -27,7 +27,7 @@ from realname.totp import new_secret, provisioning_uri, qr_svg
 from ..accounts import normalize_phone
 from ..assurance import LEVELS, rank
 from ..errors import DuplicateAccountError, InvalidCredentialsError
-from ..i18n import error_text
+from ..i18n import error_text, translate
 from ..models import Account
 from ..passwords import WeakPasswordError, validate_password
 from . import bp
@@ -462,7 +462,7 @@ def account() -> Any:
         phone=_masked_phone(phone) if phone else None,
         phone_verified=acct.phone_verified_at is not None,
         has_totp=svc.realname.has_totp(acct.id),
-        consents=[(c, svc.client(c.client_id)) for c in svc.consents.active(acct.id)],
+        consents=_consent_rows(acct.id),
         notice=_msg("saved") if request.args.get("saved") else None,
         problem=_msg(request.args["problem"]) if request.args.get("problem", "").isidentifier() else None,
     )
@@ -607,11 +607,35 @@ def consent_withdraw(client_id: str) -> Any:
 # -- data sharing history (issue 5) -------------------------------------------------------
 
 
-def _history_rows(acct_id: int, client_id: str | None) -> list[dict[str, Any]]:
+def _claim_text(name: str) -> str:
     from ..catalogue import CATALOGUE
 
+    if name == "sub":
+        # Not a catalogue claim: always released (OIDC Core §5.3.2), pairwise per portal.
+        return translate("claim.sub", locale())
+    claim = CATALOGUE.get(name)
+    if claim is None:
+        return name
+    return claim.en if locale() == "en" else claim.zh
+
+
+def _consent_rows(acct_id: int) -> list[dict[str, Any]]:
+    """Portals the citizen shares data with now (issue 5): what they agreed to, until when."""
+    from ..catalogue import claims_for_scopes
+
     svc = services()
-    loc = locale()
+    rows = []
+    for c in svc.consents.active(acct_id):
+        client = svc.client(c.client_id)
+        agreed = c.claims if c.claims is not None else sorted(claims_for_scopes(c.scopes))
+        rows.append({"client_id": c.client_id, "portal": client.name if client else c.client_id,
+                     "claim_texts": [_claim_text(n) for n in agreed],
+                     "expires": c.expires_at.date().isoformat()})
+    return rows
+
+
+def _history_rows(acct_id: int, client_id: str | None) -> list[dict[str, Any]]:
+    svc = services()
     rows = []
     for d in svc.disclosures.history(acct_id, client_id=client_id):
         client = svc.client(d.client_id)
@@ -620,9 +644,7 @@ def _history_rows(acct_id: int, client_id: str | None) -> list[dict[str, Any]]:
             "client_id": d.client_id,
             "portal": client.name if client else d.client_id,
             "claims": d.claim_names,
-            "claim_texts": [
-                (CATALOGUE[n].en if loc == "en" else CATALOGUE[n].zh) if n in CATALOGUE else n for n in d.claim_names
-            ],
+            "claim_texts": [_claim_text(n) for n in d.claim_names],
             "purpose": d.purpose,
             "legal_basis": d.legal_basis,
             "token_id": d.token_id,
@@ -639,7 +661,8 @@ def history() -> Any:
     client_id = request.args.get("client") or None
     rows = _history_rows(acct.id, client_id[:64] if client_id else None)
     portals = sorted({(r["client_id"], r["portal"]) for r in _history_rows(acct.id, None)}, key=lambda p: p[1])
-    return render("idp/history.html", rows=rows, portals=portals, selected=client_id or "")
+    return render("idp/history.html", rows=rows, portals=portals, selected=client_id or "",
+                  consents=_consent_rows(acct.id))
 
 
 @bp.get("/account/history.json")

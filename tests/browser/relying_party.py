@@ -46,6 +46,7 @@ class Login:
     id_token: IdToken | None = None
     id_token_jwt: str | None = None
     access_token: str | None = None
+    refresh_token: str | None = None
     userinfo: dict[str, Any] | None = None
     error: str | None = None
     failure: BaseException | None = None
@@ -148,6 +149,7 @@ class RelyingParty:
             login.id_token = id_token
             login.id_token_jwt = str(tokens["id_token_jwt"])
             login.access_token = str(tokens["access_token"])
+            login.refresh_token = tokens.get("refresh_token")
             login.userinfo = userinfo.to_dict()
         except Exception as exc:  # noqa: BLE001 - reported to the test thread
             login.failure = exc

@@ -54,6 +54,23 @@ def test_invalid_policies_are_refused(app):
                                      "preferred_username": {"purpose": "account match", "basis": "statutory"}}
 
 
+def test_cli_required_and_sensitive_claims(app):
+    runner = app.test_cli_runner()
+    base = ["clients", "create", "--name", "P", "--redirect-uri", "https://p.example.test/cb", "--scope", "openid",
+            "--scope", "profile", "--scope", "id_number", "--json"]
+    refused = runner.invoke(args=base + ["--claim", "id_number=核验身份"])
+    assert refused.exit_code == 2 and "sensitive-claims flag" in refused.output
+    ok = runner.invoke(args=base + ["--required-claim", "name=办理业务", "--claim", "id_number=核验身份",
+                                    "--allow-sensitive-claims"])
+    assert ok.exit_code == 0, ok.output
+    shown = json.loads(runner.invoke(args=["clients", "show", json.loads(ok.output)["client_id"], "--json"]).output)
+    assert shown["claim_policy"] == {"name": {"purpose": "办理业务", "basis": "consent", "required": True},
+                                     "id_number": {"purpose": "核验身份", "basis": "consent"}}
+    assert shown["sensitive_claims_allowed"] is True
+    required_sensitive = runner.invoke(args=base + ["--required-claim", "id_number=x", "--allow-sensitive-claims"])
+    assert required_sensitive.exit_code == 2 and "cannot be required" in required_sensitive.output
+
+
 names = st.sets(st.sampled_from(sorted(CATALOGUE)))
 
 

@@ -25,7 +25,12 @@ def test_each_new_grant_is_recorded_and_shown(http, services, oauth_client, publ
     assert "张三" not in dumped and "13800138000" not in dumped and "alice" not in dumped
 
     page = http.get("/account/history").get_data(as_text=True)
-    assert page.index("Public App") < page.index("Test Portal")  # newest first
+    # The portals with active consent first (here: only the one that asked for claims) …
+    consents = page[page.index('id="consents"'):page.index("</ul>", page.index('id="consents"'))]
+    assert "Test Portal" in consents and "Public App" not in consents and "姓名" in consents
+    # … then every release, newest first.
+    page = page[page.index('id="history"'):]
+    assert page.index("Public App") < page.index("Test Portal")
     assert "手机号码" in page and "姓名" in page
     only = http.get("/account/history", query_string={"client": oauth_client.client_id}).get_data(as_text=True)
     assert "Test Portal" in only and "<strong>Public App" not in only
