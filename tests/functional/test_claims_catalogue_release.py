@@ -2,7 +2,7 @@
 client whose policy lists the claim gets it after consent (or, with a statutory basis,
 after being told), a client whose policy does not list it never does. Legal-person
 claims (uscc, legal_person_name, cert_issuer, act) need a certificate login and are
-covered the same way in test_certificate_login_flow.py and test_agents_mandates.py."""
+covered in test_certificate_login.py (certificate login and agents)."""
 
 from __future__ import annotations
 
