@@ -39,6 +39,17 @@ class Store(Protocol):
 
     def ttl(self, key: str) -> int | None: ...
 
+    def add_member(self, key: str, member: str, ttl: int) -> None:
+        """Add ``member`` to the set at ``key`` and set the set's expiry to ``ttl`` (each
+        add renews it). Members are short printable strings."""
+        ...
+
+    def members(self, key: str) -> frozenset[str]:
+        """The members of the set at ``key`` (empty when there is none)."""
+        ...
+
+    def remove_members(self, key: str, *members: str) -> None: ...
+
     def ping(self) -> bool: ...
 
     @property
@@ -88,6 +99,20 @@ class RedisStore:
     def ttl(self, key: str) -> int | None:
         value = int(self._redis.ttl(self._k(key)))
         return value if value >= 0 else None
+
+    def add_member(self, key: str, member: str, ttl: int) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.sadd(self._k(key), member)
+        pipe.expire(self._k(key), max(1, ttl))
+        pipe.execute()
+
+    def members(self, key: str) -> frozenset[str]:
+        raw: frozenset[bytes] = frozenset(self._redis.smembers(self._k(key)))  # type: ignore[arg-type]
+        return frozenset(m.decode() for m in raw)
+
+    def remove_members(self, key: str, *members: str) -> None:
+        if members:
+            self._redis.srem(self._k(key), *members)
 
     def ping(self) -> bool:
         try:
@@ -187,6 +212,34 @@ class MemoryStore:
         with self._lock:
             item = self._live(key)
             return None if item is None else int(item[1] - self._now())
+
+    # A set is kept as its sorted members joined by newlines, so expiry and the sweep
+    # treat it like any other entry.
+    def add_member(self, key: str, member: str, ttl: int) -> None:
+        if not member or "\n" in member:
+            raise ValueError("set members are non-empty single-line strings")
+        with self._lock:
+            current = self._members(key) | {member}
+            self._write(key, "\n".join(sorted(current)).encode(), ttl)
+
+    def _members(self, key: str) -> frozenset[str]:
+        item = self._live(key)
+        return frozenset(item[0].decode().split("\n")) if item and item[0] else frozenset()
+
+    def members(self, key: str) -> frozenset[str]:
+        with self._lock:
+            return self._members(key)
+
+    def remove_members(self, key: str, *members: str) -> None:
+        with self._lock:
+            item = self._live(key)
+            if item is None:
+                return
+            left = self._members(key) - frozenset(members)
+            if left:
+                self._data[key] = ("\n".join(sorted(left)).encode(), item[1])
+            else:
+                del self._data[key]
 
     def ping(self) -> bool:
         return True

@@ -4,6 +4,13 @@ The browser holds only a random cookie value; the store key is its keyed hash, s
 store dump cannot be replayed as cookies. ``sid`` is a separate random value that goes
 into ID tokens and logout tokens (OIDC Front-/Back-Channel Logout §2) without exposing
 the cookie. Idle timeout via the store TTL, absolute timeout via ``created_at``.
+
+Each account has an index of its sids (a store set, ``sso-account:<id>``), so
+administrators can list and end a person's sessions (issue 6) without scanning the
+store. The set is maintained when a session starts and ends; its expiry is renewed to
+the absolute session lifetime at every start, so it outlives each of its sessions and
+vanishes after the last one. Entries of sessions that expired on their own are pruned
+when the index is read.
 """
 
 from __future__ import annotations
@@ -53,6 +60,10 @@ class SessionService:
         now = self._clock.timestamp()
         return max(1, min(self._s.session_idle_ttl, session.created_at + self._s.session_max_ttl - now))
 
+    @staticmethod
+    def _index(account_id: int) -> str:
+        return f"sso-account:{account_id}"
+
     def _save(self, key: str, session: SsoSession) -> None:
         ttl = self._ttl(session)
         self._store.set(key, json.dumps(asdict(session)).encode(), ttl)
@@ -77,6 +88,7 @@ class SessionService:
             context=dict(context or {}),
         )
         self._save(self._key(cookie), session)
+        self._store.add_member(self._index(account_id), session.sid, self._s.session_max_ttl)
         return cookie, session
 
     def get(self, cookie: str | None) -> SsoSession | None:
@@ -88,13 +100,17 @@ class SessionService:
             return None
         session = SsoSession(**json.loads(raw))
         now = self._clock.timestamp()
-        if now >= session.created_at + self._s.session_max_ttl or now >= session.last_seen + self._s.session_idle_ttl:
+        if self._expired(session, now):
             self._store.delete(key, f"sso-sid:{session.sid}")
+            self._store.remove_members(self._index(session.account_id), session.sid)
             return None
         if now - session.last_seen >= _TOUCH_INTERVAL:
             session.last_seen = now
             self._save(key, session)
         return session
+
+    def _expired(self, session: SsoSession, now: int) -> bool:
+        return now >= session.created_at + self._s.session_max_ttl or now >= session.last_seen + self._s.session_idle_ttl
 
     def reauthenticate(self, cookie: str | None, *, add_amr: list[str], acr: str) -> tuple[str, SsoSession] | None:
         """A further authentication in the same session (second factor, step-up): the
@@ -136,6 +152,7 @@ class SessionService:
             return None
         session = SsoSession(**json.loads(raw))
         self._store.delete(f"sso-sid:{session.sid}")
+        self._store.remove_members(self._index(session.account_id), session.sid)
         return session
 
     def end_by_sid(self, sid: str) -> SsoSession | None:
@@ -143,4 +160,44 @@ class SessionService:
         if key is None:
             return None
         raw = self._store.consume(key.decode())
-        return SsoSession(**json.loads(raw)) if raw else None
+        session = SsoSession(**json.loads(raw)) if raw else None
+        if session is not None:
+            self._store.remove_members(self._index(session.account_id), sid)
+        return session
+
+    # -- per account (administration) ------------------------------------------------
+
+    def of_account(self, account_id: int) -> list[SsoSession]:
+        """The account's live sessions, oldest first, in two store round trips after the
+        index read. Index entries whose session is gone or expired are pruned."""
+        index = self._index(account_id)
+        sids = sorted(self._store.members(index))
+        if not sids:
+            return []
+        keys = self._store.get_many(*(f"sso-sid:{sid}" for sid in sids))
+        live = [(sid, key.decode()) for sid, key in zip(sids, keys, strict=True) if key is not None]
+        raws = self._store.get_many(*(key for _, key in live)) if live else []
+        now = self._clock.timestamp()
+        out: list[SsoSession] = []
+        stale = [sid for sid, key in zip(sids, keys, strict=True) if key is None]
+        for (sid, _), raw in zip(live, raws, strict=True):
+            session = SsoSession(**json.loads(raw)) if raw is not None else None
+            # The account check guards against a sid reused by another account's index.
+            if session is None or session.account_id != account_id or self._expired(session, now):
+                stale.append(sid)
+                continue
+            out.append(session)
+        if stale:
+            self._store.remove_members(index, *stale)
+        return sorted(out, key=lambda s: (s.created_at, s.sid))
+
+    def end_of_account(self, account_id: int, sid: str) -> SsoSession | None:
+        """End one session if it is the account's (None otherwise: nothing ends)."""
+        if sid not in {s.sid for s in self.of_account(account_id)}:
+            return None
+        return self.end_by_sid(sid)
+
+    def end_all_of_account(self, account_id: int) -> list[SsoSession]:
+        """End every live session of the account; returns them (for logout notifications)."""
+        ended = [self.end_by_sid(s.sid) for s in self.of_account(account_id)]
+        return [s for s in ended if s is not None]

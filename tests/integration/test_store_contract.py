@@ -182,3 +182,37 @@ def test_set_if_absent_has_a_single_winner(any_store):
 def test_incr_counts_every_increment(any_store):
     results = _race(lambda: any_store.incr("concurrent", 60))
     assert sorted(results) == list(range(1, THREADS + 1))
+
+
+def test_sets_add_list_remove_and_expire(any_store, clock):
+    # The per-account SSO session index (idp/sessions.py) is such a set.
+    assert any_store.members("s") == set()
+    any_store.add_member("s", "a", 60)
+    any_store.add_member("s", "b", 60)
+    any_store.add_member("s", "a", 60)
+    assert any_store.members("s") == {"a", "b"}
+    any_store.remove_members("s", "a", "never-added")
+    assert any_store.members("s") == {"b"}
+    any_store.remove_members("s", "b")
+    assert any_store.members("s") == set()
+    any_store.remove_members("missing", "x")
+    any_store.add_member("s", "c", 60)
+    assert 0 < (any_store.ttl("s") or 0) <= 60
+    any_store.delete("s")
+    assert any_store.members("s") == set()
+
+
+def test_set_members_from_many_threads_are_all_kept(any_store):
+    # Two logins of one account on two instances at once: neither sid may be lost.
+    barrier = threading.Barrier(THREADS)
+
+    def add(i: int) -> None:
+        barrier.wait()
+        any_store.add_member("crowd", f"m{i}", 60)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert any_store.members("crowd") == {f"m{i}" for i in range(THREADS)}
