@@ -12,19 +12,30 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from joserfc import jwt
+from joserfc.errors import JoseError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from common.audit import OUTCOMES, VerificationReport, verify_trail
+from common.audit import (
+    CHECKPOINT_TYP,
+    OUTCOMES,
+    ClaimsOf,
+    VerificationReport,
+    is_pseudonymous_id,
+    looks_personal,
+    verify_trail,
+)
 from common.clock import Clock
 from common.errors import ValidationError
 from common.models import AuditChainAnchor, AuditChainHead, AuditCheckpoint, AuditEvent
+from idp.keys import KeyService
 from idp.models import LogoutDelivery
 
 # Which recorded actions each alert counts (see the ``audit.record`` calls in idp/ and
@@ -35,6 +46,10 @@ VERIFICATION_ACTIONS = ("realname.verify",)
 CERTIFICATE_REJECTED_ACTION = "certificate.rejected"
 REVOCATION_REASONS = ("revoked", "revocation_unknown")
 VERIFY_ACTION = "audit.verify"
+# Verifications recorded by ``flask audit verify --record`` (cron) and run on demand by an
+# administrator (console or API, ``admin.audit.verify``): the status shows the latest.
+VERIFY_ACTIONS = (VERIFY_ACTION, "admin.audit.verify")
+TEXT_FILTERS = ("actor", "target", "action", "client_id")
 
 ALERT_KINDS = (
     "login_failures_account",
@@ -50,8 +65,15 @@ MAX_ALERTS_PER_KIND = 100
 
 
 class AuditQueryError(ValidationError):
+    """A search or export filter is malformed; ``field`` names it (the API reports it in
+    the problem's ``errors``, the console next to the form field)."""
+
     code = "invalid_audit_query"
     public_message = "The audit search parameters are not valid."
+
+    def __init__(self, detail: str = "", *, public_message: str | None = None, field: str = "") -> None:
+        super().__init__(detail, public_message=public_message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -69,18 +91,44 @@ class AuditQuery:
     outcome: str | None = None
 
     def validate(self) -> None:
-        """Raise ``AuditQueryError`` for naive times, an inverted range, an unknown outcome
-        or oversized strings."""
-        for moment in (self.since, self.until):
+        """Raise ``AuditQueryError`` (naming the field) for naive times, an inverted range,
+        an unknown outcome, oversized strings, an actor or target that is not a
+        pseudonymous id, or a filter shaped like personal data. Policy: the search itself
+        is audited with its filters (``admin.audit.search``), so a filter may never carry
+        a phone or ID number; the trail holds none to find anyway."""
+        for name in ("since", "until"):
+            moment = getattr(self, name)
             if moment is not None and moment.tzinfo is None:
-                raise AuditQueryError("naive datetime", public_message="Times need a timezone (e.g. Z or +08:00).")
+                raise AuditQueryError("naive datetime", field=name,
+                                      public_message="Times need a timezone (e.g. Z or +08:00).")
         if self.since and self.until and self.since >= self.until:
-            raise AuditQueryError("since >= until", public_message="'since' must be before 'until'.")
+            raise AuditQueryError("since >= until", field="since", public_message="'since' must be before 'until'.")
         if self.outcome is not None and self.outcome not in OUTCOMES:
-            raise AuditQueryError("outcome", public_message="'outcome' must be one of ok, denied, error.")
-        for value in (self.actor, self.target, self.action, self.client_id):
-            if value is not None and (not value or len(value) > 96):
-                raise AuditQueryError("filter length", public_message="A filter is empty or too long.")
+            raise AuditQueryError("outcome", field="outcome",
+                                  public_message="'outcome' must be one of ok, denied, error.")
+        for name in TEXT_FILTERS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not value or len(value) > 96:
+                raise AuditQueryError("filter length", field=name, public_message="A filter is empty or too long.")
+            if looks_personal(value):
+                raise AuditQueryError("personal data in filter", field=name,
+                                      public_message="Filters take pseudonymous ids, never phone or ID numbers.")
+            if name in ("actor", "target") and not is_pseudonymous_id(value):
+                raise AuditQueryError("not a pseudonymous id", field=name,
+                                      public_message=f"'{name}' is a pseudonymous id such as account:42, "
+                                                     "client:<client_id> or system.")
+
+    def as_details(self) -> dict[str, str]:
+        """The filters as audit details of the search that used them (validated first, so
+        they hold pseudonymous ids and codes only)."""
+        out = {name: getattr(self, name) for name in TEXT_FILTERS if getattr(self, name) is not None}
+        for name in ("since", "until", "outcome"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+        return out
 
     def conditions(self) -> list[ColumnElement[bool]]:
         ev = AuditEvent
@@ -100,6 +148,48 @@ class AuditQuery:
         if self.outcome is not None:
             out.append(ev.outcome == self.outcome)
         return out
+
+
+def _moment(name: str, text: str | None, default_tz: tzinfo | None) -> datetime | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise AuditQueryError("not ISO 8601", field=name,
+                              public_message=f"'{name}' is not an ISO 8601 date-time (e.g. 2026-01-31T08:00:00+08:00)."
+                              ) from None
+    if moment.tzinfo is None:
+        if default_tz is None:
+            raise AuditQueryError("naive datetime", field=name,
+                                  public_message="Times need a timezone (e.g. Z or +08:00).")
+        moment = moment.replace(tzinfo=default_tz)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise AuditQueryError("out of range", field=name, public_message=f"'{name}' is out of range.") from None
+
+
+def parse_audit_query(values: Mapping[str, str | None], *, default_tz: tzinfo | None = None) -> AuditQuery:
+    """Filters from text (query string or form): empty values are absent; ``since`` and
+    ``until`` are ISO 8601, taken in ``default_tz`` when they carry no offset (the console
+    form) or refused without one (the API: RFC 3339 date-times have an offset). Raises
+    ``AuditQueryError`` naming the field; the values are validated by ``validate``."""
+
+    def text(name: str) -> str | None:
+        value = (values.get(name) or "").strip()
+        return value or None
+
+    return AuditQuery(
+        since=_moment("since", values.get("since"), default_tz),
+        until=_moment("until", values.get("until"), default_tz),
+        actor=text("actor"),
+        target=text("target"),
+        action=text("action"),
+        client_id=text("client_id"),
+        outcome=text("outcome"),
+    )
 
 
 @dataclass(frozen=True)
@@ -214,7 +304,36 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
             raise ValueError("naive")
         return at, int(id_text)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise AuditQueryError("bad cursor", public_message="The page cursor is not valid.") from exc
+        raise AuditQueryError("bad cursor", field="cursor", public_message="The page cursor is not valid.") from exc
+
+
+def checkpoint_verifier(keys: KeyService, issuer: str) -> ClaimsOf:
+    """Verified claims of a signed checkpoint JWS (``common.audit.write_checkpoint``), or
+    None. Keys are rebuilt from their encrypted private part (``key_for_verification``):
+    a key planted in the key table cannot vouch for a rewritten trail without the data
+    key. Used by ``flask audit verify``/``prune`` and by on-demand verification."""
+    cache: dict[str, Any] = {}
+
+    def resolve(obj: Any) -> Any:
+        kid = obj.headers().get("kid")
+        if not isinstance(kid, str):
+            raise ValueError("no kid")
+        if kid not in cache:
+            cache[kid] = keys.key_for_verification(kid)
+        if cache[kid] is None:
+            raise ValueError("unknown kid")
+        return cache[kid]
+
+    def claims_of(jws: str) -> dict[str, Any] | None:
+        try:
+            token = jwt.decode(jws, resolve, algorithms=["ES256", "RS256"])
+        except (JoseError, ValueError, KeyError, TypeError):
+            return None
+        if token.header.get("typ") != CHECKPOINT_TYP or token.claims.get("iss") != issuer:
+            return None
+        return dict(token.claims)
+
+    return claims_of
 
 
 class AuditAdminService:
@@ -233,7 +352,7 @@ class AuditAdminService:
         stable while events are appended, no OFFSET scans). Raises ``AuditQueryError``."""
         query.validate()
         if not 1 <= limit <= MAX_PAGE:
-            raise AuditQueryError("limit", public_message=f"'limit' must be between 1 and {MAX_PAGE}.")
+            raise AuditQueryError("limit", field="limit", public_message=f"'limit' must be between 1 and {MAX_PAGE}.")
         ev = AuditEvent
         conditions = query.conditions()
         if cursor is not None:
@@ -248,15 +367,30 @@ class AuditAdminService:
 
     def export(self, query: AuditQuery, *, batch: int = 1000) -> Iterator[str]:
         """Events matching ``query`` as JSON lines (one event per line, with its trailing
-        newline), oldest first, streamed ``batch`` rows at a time so an export of months
-        never sits in memory. Validates before the first line (raises ``AuditQueryError``)."""
+        newline), oldest first, read ``batch`` rows at a time so an export of months
+        never sits in memory. Validates before the first line (raises ``AuditQueryError``).
+
+        Why keyset batches rather than one server-side cursor: a download is consumed at
+        the client's pace, across the request's commit, and may be abandoned half-way; a
+        batch query holds no cursor between lines, so a slow or vanished reader leaves
+        nothing open in the database."""
         query.validate()
-        stmt = (select(*AuditEvent.__table__.c).where(*query.conditions())
-                .order_by(AuditEvent.at, AuditEvent.id).execution_options(yield_per=batch))
+        ev = AuditEvent
 
         def lines() -> Iterator[str]:
-            for row in self._session.execute(stmt).mappings():
-                yield json.dumps(AuditEventView.of(row).as_dict(), ensure_ascii=False, sort_keys=True) + "\n"
+            after: tuple[datetime, int] | None = None
+            while True:
+                conditions = query.conditions()
+                if after is not None:
+                    conditions.append(or_(ev.at > after[0], and_(ev.at == after[0], ev.id > after[1])))
+                stmt = (select(*AuditEvent.__table__.c).where(*conditions)
+                        .order_by(ev.at, ev.id).limit(batch))
+                rows = [AuditEventView.of(r) for r in self._session.execute(stmt).mappings()]
+                for row in rows:
+                    yield json.dumps(row.as_dict(), ensure_ascii=False, sort_keys=True) + "\n"
+                if len(rows) < batch:
+                    return
+                after = (rows[-1].at, rows[-1].id)
 
         return lines()
 
@@ -265,7 +399,7 @@ class AuditAdminService:
     def status(self) -> TrailStatus:
         """Chain count, events kept (sum of head seqs minus pruned prefixes), last signed
         checkpoint, last prune and the result of the last recorded verification
-        (``flask audit verify --record``, run from cron)."""
+        (``flask audit verify --record``, run from cron, or one an administrator ran)."""
         s = self._session
         chains, head_total = s.execute(select(func.count(), func.coalesce(func.sum(AuditChainHead.seq), 0))).one()
         anchored, pruned_total, last_prune = s.execute(
@@ -275,7 +409,7 @@ class AuditAdminService:
                                .order_by(AuditCheckpoint.id.desc()).limit(1)).first()
         last_verify = s.execute(
             select(AuditEvent.at, AuditEvent.outcome, AuditEvent.reason)
-            .where(AuditEvent.action == VERIFY_ACTION).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(1)
+            .where(AuditEvent.action.in_(VERIFY_ACTIONS)).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(1)
         ).first()
         return TrailStatus(
             chains=int(chains),
@@ -289,9 +423,7 @@ class AuditAdminService:
             last_verification_problem=last_verify[2] if last_verify else None,
         )
 
-    def verify(
-        self, checkpoint_claims: Callable[[str], Mapping[str, Any] | None], archived: Sequence[str] = ()
-    ) -> VerificationReport:
+    def verify(self, checkpoint_claims: ClaimsOf, archived: Sequence[str] = ()) -> VerificationReport:
         """Walk every chain now (``common.audit.verify_trail``): reads the whole trail, so
         the console should offer it on demand to a superadmin/auditor, not on every page."""
         return verify_trail(self._session, checkpoint_claims=checkpoint_claims, archived=archived)

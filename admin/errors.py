@@ -40,3 +40,38 @@ class ConflictError(DomainError):
 class LastSuperadminError(ConflictError):
     code = "last_superadmin"
     public_message = "The last superadmin cannot lose the role: nobody could grant roles any more."
+
+
+class SelfAdministrationError(ConflictError):
+    """Policy: an administrator does not lock their own account or reset their own second
+    factor through the console or API (a slip would lock them out; a factor reset of
+    one's own account is self-service at /account, with re-authentication)."""
+
+    code = "own_account"
+    public_message = "Administrators cannot lock their own account or reset their own second factor here."
+
+
+class ProtectedAccountError(AdminForbiddenError):
+    """Policy: the account holds an administrator role; only a superadmin may lock it,
+    reset its second factor or end its sessions (a user-admin could otherwise lock out
+    the superadmins, or reset a superadmin's factor and take the account over)."""
+
+    code = "forbidden"
+    public_message = "Only a superadmin may change the account of an administrator."
+
+
+class RevealReasonError(ValidationError):
+    """Revealing personal data needs a stated reason (PIPL Art. 6 purpose limitation)."""
+
+    code = "reason_required"
+    public_message = "A reason of 10-500 characters is required."
+
+
+class SessionNotFoundError(NotFoundError):
+    code = "session_not_found"
+    public_message = "No such live session for this account."
+
+
+class IdentityNotFoundError(NotFoundError):
+    code = "identity_not_found"
+    public_message = "This account has no verified identity."

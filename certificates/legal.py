@@ -52,6 +52,20 @@ class MandateNotFoundError(NotFoundError):
     public_message = "No active mandate for this legal person."
 
 
+class CredentialNotFoundError(NotFoundError):
+    code = "credential_not_found"
+    public_message = "No such certificate credential."
+
+
+class CredentialStateError(DomainError):
+    """The credential's status does not allow the change (only a flagged credential can
+    be reinstated; a revoked one stays revoked)."""
+
+    code = "credential_state"
+    public_message = "The certificate credential is not in a state that allows this operation."
+    status_code = 409
+
+
 @dataclass(frozen=True)
 class LegalPersonIdentity:
     """Who logged in with a certificate: the legal person and the credential used."""
@@ -183,6 +197,10 @@ class LegalPersonService:
         if conflicting:
             now = self._clock.now()
             for cred in conflicting:
+                # A revoked credential stays revoked: flagging it would let a later
+                # reinstatement (of a flag) undo an administrator's revocation.
+                if cred.status == "revoked":
+                    continue
                 cred.status = "flagged"
                 cred.status_detail = (f"{now.isoformat()}: certificate {certificate.issuer_serial} "
                                       f"(CA {certificate.ca.ca_id}) maps to {uscc}")
@@ -263,9 +281,29 @@ class LegalPersonService:
         resolving even while its CA still vouches for it."""
         cred = self._session.get(Credential, credential_id)
         if cred is None:
-            raise NotFoundError(f"credential {credential_id}")
+            raise CredentialNotFoundError(f"credential {credential_id}")
         cred.status = "revoked"
         cred.status_detail = f"{self._clock.now().isoformat()}: revoked by {by}"
+        self._session.flush()
+        return cred
+
+    def reinstate_credential(self, credential_id: int, *, by: str) -> Credential:
+        """An administrator clears the flag of a credential after looking at the conflict
+        (e.g. a CA reissued a key to the same company under a corrected identifier): it
+        resolves again. Only a flagged credential can be reinstated; the flag's reason is
+        kept in ``status_detail``. Raises ``CredentialNotFoundError``,
+        ``CredentialStateError``. Updates the ``certificates_credentials`` row.
+
+        Policy: a flag is cleared by an administrator only (``resolve`` never clears it),
+        and a later conflicting certificate flags the credential again."""
+        cred = self._session.get(Credential, credential_id)
+        if cred is None:
+            raise CredentialNotFoundError(f"credential {credential_id}")
+        if cred.status != "flagged":
+            raise CredentialStateError(f"credential {credential_id} is {cred.status}")
+        previous = (cred.status_detail or "")[:2000]
+        cred.status = "active"
+        cred.status_detail = f"{self._clock.now().isoformat()}: reinstated by {by}; was flagged: {previous}"
         self._session.flush()
         return cred
 

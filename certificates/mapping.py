@@ -24,6 +24,8 @@ from .der import DerError, decode_value
 IdentifierKind = Literal["uscc", "org_code", "reg_no"]
 _OID = re.compile(r"^[0-2](\.(0|[1-9]\d{0,9})){1,20}$")
 _REG_NO = re.compile(r"^\d{15}$")
+MAX_PATTERN = 200
+MAX_SOURCES = 32
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class MappingProfile:
         raw_sources = data.get("sources")
         if not isinstance(raw_sources, list) or not raw_sources:
             raise ValueError("a profile needs a non-empty 'sources' list")
+        if len(raw_sources) > MAX_SOURCES:
+            raise ValueError(f"a profile has at most {MAX_SOURCES} sources")
         sources = []
         for i, item in enumerate(raw_sources):
             if not isinstance(item, dict):
@@ -74,14 +78,20 @@ class MappingProfile:
                 raise ValueError(f"source {i}: kind must be 'extension' or 'subject'")
             if not isinstance(oid, str) or not _OID.match(oid):
                 raise ValueError(f"source {i}: oid is not a dotted OID")
-            yields = tuple(item.get("yields") or ("uscc",))
-            if not set(yields) <= {"uscc", "org_code", "reg_no"}:
+            raw_yields = item.get("yields") or ["uscc"]
+            if not isinstance(raw_yields, list | tuple):
+                raise ValueError(f"source {i}: yields must be a list")
+            yields = tuple(raw_yields)
+            if not all(isinstance(y, str) for y in yields) or not set(yields) <= {"uscc", "org_code", "reg_no"}:
                 raise ValueError(f"source {i}: yields must be among uscc, org_code, reg_no")
             pattern = item.get("pattern")
             if pattern is not None:
+                if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN:
+                    raise ValueError(f"source {i}: pattern must be a string of at most {MAX_PATTERN} characters")
                 try:
                     compiled = re.compile(pattern)
-                except re.error as exc:
+                except (re.error, OverflowError, RecursionError) as exc:
+                    # Huge repeat counts and deep nesting fail outside re.error.
                     raise ValueError(f"source {i}: bad pattern: {exc}") from None
                 if compiled.groups < 1:
                     raise ValueError(f"source {i}: pattern needs a capture group")
@@ -89,11 +99,11 @@ class MappingProfile:
             if not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes):
                 raise ValueError(f"source {i}: strip_prefixes must be a list of strings")
             sources.append(Source(kind, oid, yields, pattern, tuple(prefixes)))
-        name_oids = tuple(data.get("name_oids") or MappingProfile.name_oids)
+        name_oids = tuple(_oid_list(data, "name_oids") or MappingProfile.name_oids)
         for oid in name_oids:
             if not isinstance(oid, str) or not _OID.match(oid):
                 raise ValueError("name_oids must be dotted OIDs")
-        ekus = tuple(data.get("required_ekus") or ())
+        ekus = tuple(_oid_list(data, "required_ekus"))
         for oid in ekus:
             if not isinstance(oid, str) or not _OID.match(oid):
                 raise ValueError("required_ekus must be dotted OIDs")
@@ -109,9 +119,16 @@ class MappingProfile:
     def from_json(cls, text: str) -> MappingProfile:
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValueError("the profile is not JSON") from None
         return cls.from_dict(data)
+
+
+def _oid_list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key) or []
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{key} must be a list of dotted OIDs")
+    return list(value)
 
 
 # Default placements (issue 4): GM/T 0015-2023 USCC, GM/T 0015-2012 organisation code /

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.clock import Clock
@@ -123,6 +124,8 @@ def _check_ca_certificate(cert: x509.Certificate, position: int, now: datetime) 
         ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         ku = None
+    except ValueError:
+        raise InvalidCaBundleError("bad extensions", public_message=f"{where} has malformed extensions.") from None
     if ku is not None and not ku.key_cert_sign:
         raise InvalidCaBundleError("no keyCertSign", public_message=f"{where} lacks keyCertSign in keyUsage.")
     if cert.not_valid_after_utc <= now:
@@ -309,6 +312,34 @@ class CaService:
 
     def enable(self, ca_id: int) -> CertificateAuthority:
         return self.set_enabled(ca_id, True)
+
+    def rename(self, ca_id: int, *, name: str | None = None, province: str | None = None) -> CertificateAuthority:
+        """Change a CA's display name and/or province (same rules as ``add``). Raises
+        ``CaNotFoundError``, ``ValidationError``, ``DuplicateCaError`` (the name is taken)."""
+        row = self.get(ca_id)
+        if name is not None:
+            name = name.strip()
+            if not 1 <= len(name) <= 200:
+                raise ValidationError("bad name", public_message="A CA name has 1-200 characters.")
+            taken = self._session.scalar(select(CertificateAuthority.id).where(
+                CertificateAuthority.name == name, CertificateAuthority.id != ca_id))
+            if taken is not None:
+                raise DuplicateCaError(f"name taken by CA {taken}")
+            row.name = name
+        if province is not None:
+            province = province.strip()
+            if not 1 <= len(province) <= 64:
+                raise ValidationError("bad province", public_message="A province/region has 1-64 characters.")
+            row.province = province
+        row.updated_at = self._clock.now()
+        try:
+            with self._session.begin_nested():
+                self._session.flush()
+        except IntegrityError as exc:
+            # A concurrent rename to the same name (unique constraint).
+            raise DuplicateCaError("unique constraint") from exc
+        self._cache.invalidate()
+        return row
 
     def set_profile(self, ca_id: int, profile: MappingProfile, *, sample: bytes | None = None) -> MappingResult | None:
         """Replace a CA's mapping profile. With ``sample`` the profile must map that

@@ -57,6 +57,18 @@ _PERSONAL_VALUE = re.compile(r"(?<!\d)(1[3-9]\d{9}|\d{17}[\dXx]|\d{15})(?!\d)")
 _ACTOR = re.compile(r"^(account|client|admin|legal_person|credential|delivery):[\w.\-@:]{1,80}$|^(system|anonymous)$")
 
 
+def is_pseudonymous_id(value: str) -> bool:
+    """Whether ``value`` has the shape of an event's actor or target (``account:42``,
+    ``client:portal``, ``system``...): the only identifiers the trail holds."""
+    return bool(_ACTOR.match(value))
+
+
+def looks_personal(value: str) -> bool:
+    """Whether ``value`` contains something shaped like a mobile or resident ID number:
+    such text must not reach an event, not even as a search filter."""
+    return bool(_PERSONAL_VALUE.search(value))
+
+
 def chain_for(key: str, chains: int = AUDIT_CHAINS) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % chains
 

@@ -231,8 +231,21 @@ def _set_status(identifier: str, status: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def users_lock(identifier: str, as_json: bool) -> None:
-    """Lock an account (username or phone): logins and token refreshes stop."""
-    _set_status(identifier, "locked", as_json)
+    """Lock an account (username): logins and token refreshes stop, its SSO sessions end
+    and the portals get back-channel logout tokens (OIDC Back-Channel Logout 1.0 §2.7)."""
+    from admin.actor import Actor
+    from admin.service import AdminServices
+
+    svc = _services()
+    admin = AdminServices(svc)
+    account = svc.accounts.get_by_username(identifier)
+    result = admin.accounts.lock(Actor.cli(), account.id)
+    # The logout tokens go out only once the lock is committed (as for a citizen's logout);
+    # failed deliveries stay recorded for `flask logout deliver`.
+    db.session.commit()
+    delivered = admin.sessions.deliver(result.ended)
+    data = {**_account_dict(account), "sessions_ended": len(result.ended), "logouts_delivered": delivered}
+    _emit(as_json, data, f"{account.username or account.id}: locked, {len(result.ended)} session(s) ended")
 
 
 @users_cli.command("unlock")
@@ -723,38 +736,12 @@ def register_cli(app: Flask) -> None:
 audit_cli = AppGroup("audit", help="The tamper-evident audit trail: verify, checkpoint (and archive), prune, export, alerts.")
 
 
-def _checkpoint_verifier(svc: Services) -> Callable[[str], dict[str, Any] | None]:
-    """Verified claims of a checkpoint JWS, or None. Keys come from their encrypted private
-    part (``key_for_verification``): one planted in the key table cannot vouch for a
-    rewritten trail without the data key."""
-    from joserfc import jwt
-    from joserfc.errors import JoseError
+def _checkpoint_verifier(svc: Services) -> Callable[[str], Any]:
+    """Verified claims of a checkpoint JWS, or None (``admin.audit.checkpoint_verifier``,
+    shared with the console's and API's on-demand verification)."""
+    from admin.audit import checkpoint_verifier
 
-    from common.audit import CHECKPOINT_TYP
-
-    issuer = svc.p.settings.issuer
-    keys: dict[str, Any] = {}
-
-    def resolve(obj: Any) -> Any:
-        kid = obj.headers().get("kid")
-        if not isinstance(kid, str):
-            raise ValueError("no kid")
-        if kid not in keys:
-            keys[kid] = svc.keys.key_for_verification(kid)
-        if keys[kid] is None:
-            raise ValueError("unknown kid")
-        return keys[kid]
-
-    def claims_of(jws: str) -> dict[str, Any] | None:
-        try:
-            token = jwt.decode(jws, resolve, algorithms=["ES256", "RS256"])
-        except (JoseError, ValueError, KeyError, TypeError):
-            return None
-        if token.header.get("typ") != CHECKPOINT_TYP or token.claims.get("iss") != issuer:
-            return None
-        return dict(token.claims)
-
-    return claims_of
+    return checkpoint_verifier(svc.keys, svc.p.settings.issuer)
 
 
 class _Moment(click.ParamType):

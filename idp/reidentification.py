@@ -141,10 +141,12 @@ class SubjectResolver:
     def reason_hash(self, request: LawfulRequest) -> str:
         return self._hasher.digest(REASON_LABEL, request.reason)
 
-    def resolve(self, client_id: str, sub: str, *, request: LawfulRequest, actor: str) -> ResolvedSubject | None:
+    def resolve(self, client_id: str, sub: str, *, request: LawfulRequest, actor: str,
+                ip: str | None = None) -> ResolvedSubject | None:
         """The account whose ``sub`` at ``client_id`` is ``sub``, or None.
 
-        ``actor`` is the pseudonymous administrator (``admin:cli``, ``admin:<name>``).
+        ``actor`` is the pseudonymous administrator (``admin:cli``, ``account:<id>``);
+        ``ip`` where the request came from (stored keyed-hashed by the audit trail).
         Raises ``ClientNotFoundError`` for an unknown client and
         ``ReidentificationRequestError`` for a malformed ``sub``; neither writes anything.
         Otherwise queues one ``subject.reidentify`` audit event, for a match (target the
@@ -161,6 +163,7 @@ class SubjectResolver:
             actor=actor,
             target=f"account:{found.account_id}" if found else None,
             client_id=client.client_id,
+            ip=ip,
             reason="lawful_request",
             details={
                 "sub": sub,

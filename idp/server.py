@@ -346,7 +346,9 @@ class _IssuingGrant:
         svc.audit.record("token.issue", actor=f"client:{client.client_id}", target=f"account:{account_id}",
                          client_id=client.client_id,
                          details={"grant_type": self.GRANT_TYPE, "jti": jti, "scopes": scope_to_list(scope) or [],
-                                  "refresh_token_issued": refresh, "id_token_issued": "id_token" in body})
+                                  "refresh_token_issued": refresh, "id_token_issued": "id_token" in body,
+                                  # Issue 6 "claim releases": names, never values.
+                                  "claims": sorted(released)})
         return body
 
 

@@ -7,7 +7,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
 from werkzeug.exceptions import HTTPException
 
 from common.db import db
@@ -36,7 +36,8 @@ def _body(route: Route) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser's recursion limit.
         raise FieldValidationError([("body", "is not JSON")]) from None
     validate(data, {"$ref": f"#/components/schemas/{route.request}"})
     out: dict[str, Any] = data
@@ -77,9 +78,14 @@ def _view(route: Route) -> Any:
             if route.permission is not None and not actor.can(route.permission):
                 raise AdminForbiddenError(permission=route.permission.value,
                                           action=f"admin.api.{route.operation_id}")
-            call = Call(actor, AdminServices(services()), _body(route), _query(route), _path(route, path))
+            admin = AdminServices(services(), alert_thresholds=current_app.config["YIWANG_SETTINGS"].alert_thresholds())
+            call = Call(actor, admin, _body(route), _query(route), _path(route, path))
             reply = route.handler(call)
             db.session.commit()
+            if reply.after_commit:
+                for step in reply.after_commit:
+                    step()
+                db.session.commit()
         except AdminForbiddenError as exc:
             db.session.rollback()
             if actor is not None:
@@ -89,7 +95,11 @@ def _view(route: Route) -> Any:
         except DomainError as exc:
             db.session.rollback()
             return render_domain_error(exc)
-        if reply.body is None:
+        if reply.stream is not None:
+            # Streamed after the commit above; the request context (and its database
+            # session) stays open until the last line is sent.
+            resp = Response(stream_with_context(reply.stream), status=reply.status, mimetype=reply.media_type)
+        elif reply.body is None:
             resp = Response(status=reply.status)
         else:
             resp = jsonify(reply.body)

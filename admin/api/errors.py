@@ -81,7 +81,10 @@ def render_domain_error(exc: DomainError) -> Response:
     if isinstance(exc, FieldValidationError):
         return problem(422, exc.code, exc.public_message, errors=exc.errors)
     status = exc.status_code if exc.status_code in (401, 403, 404, 409) else 422
-    return problem(status, exc.code, exc.public_message)
+    # An error that names its field (e.g. ``AuditQueryError``) says so in ``errors``.
+    field = getattr(exc, "field", "")
+    return problem(status, exc.code, exc.public_message,
+                   errors=[(field, exc.public_message)] if isinstance(field, str) and field else None)
 
 
 def render_http_error(exc: HTTPException) -> Response:

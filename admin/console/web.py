@@ -76,7 +76,8 @@ def services() -> Services:
 def admin_services() -> AdminServices:
     """The audited administration operations (admin/service.py), bound to this request."""
     if "yiwang_admin_services" not in g:
-        g.yiwang_admin_services = AdminServices(services())
+        g.yiwang_admin_services = AdminServices(
+            services(), alert_thresholds=current_app.config["YIWANG_SETTINGS"].alert_thresholds())
     value: AdminServices = g.yiwang_admin_services
     return value
 
@@ -179,7 +180,29 @@ def locale() -> str:
 NAV: tuple[tuple[str, str, Permission], ...] = (
     ("console.clients", "nav.clients", Permission.CLIENTS_READ),
     ("console.keys", "nav.keys", Permission.KEYS_READ),
+    ("console.cas", "nav.cas", Permission.CAS_READ),
+    ("console.legal_persons", "nav.legal", Permission.LEGAL_READ),
+    ("console.audit", "nav.audit", Permission.AUDIT_READ),
+    ("console.alerts", "nav.alerts", Permission.AUDIT_READ),
+    ("console.accounts", "nav.accounts", Permission.ACCOUNTS_READ),
 )
+
+# The alert count beside "Alerts" in the navigation: computed at most once per
+# ALERT_BADGE_TTL seconds for all instances (shared store), so a busy console costs a
+# few grouped, index-served queries per half minute, not per page.
+ALERT_BADGE_TTL = 30
+_ALERT_BADGE_KEY = "console-alert-count"
+
+
+def alert_badge(admin: Admin) -> int:
+    """How many alerts are active (possibly ALERT_BADGE_TTL seconds old)."""
+    store = provider().store
+    cached = store.get(_ALERT_BADGE_KEY)
+    if cached is not None and cached.isdigit():
+        return int(cached)
+    count = len(admin_services().audit.alerts(admin.actor))
+    store.set(_ALERT_BADGE_KEY, str(count).encode(), ALERT_BADGE_TTL)
+    return count
 
 
 def render(template: str, status: int = 200, **ctx: Any) -> tuple[str, int]:
@@ -187,6 +210,7 @@ def render(template: str, status: int = 200, **ctx: Any) -> tuple[str, int]:
     admin = g.get("console_admin")
     nav = [(endpoint, label) for endpoint, label, perm in NAV
            if admin is not None and admin.can(perm) and endpoint in current_app.view_functions]
+    badges = {"console.alerts": alert_badge(admin)} if any(e == "console.alerts" for e, _ in nav) else {}
     return (
         render_template(
             template,
@@ -195,6 +219,7 @@ def render(template: str, status: int = 200, **ctx: Any) -> tuple[str, int]:
             admin=admin,
             csrf_token=admin.session.csrf if admin is not None else "",
             nav=nav,
+            badges=badges,
             lang_url=_lang_url,
             can=(admin.can if admin is not None else (lambda _p: False)),
             P=Permission,

@@ -132,6 +132,10 @@ def test_malformed_json_and_bad_parameters(http, as_admin):
     h = as_admin("superadmin")
     resp = http.post(f"{API}/clients", data="{not json", headers={**h, "Content-Type": "application/json"})
     assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "body"
+    # Nested deeper than the JSON parser's recursion limit: still a 422, not a 500.
+    deep = "[" * 100_000 + "]" * 100_000
+    resp = http.post(f"{API}/clients", data=deep, headers={**h, "Content-Type": "application/json"})
+    assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "body"
     assert http.post(f"{API}/clients", headers=h).status_code == 422
     for args in ({"limit": "abc"}, {"limit": "0"}, {"limit": "9999"}, {"cursor": "x"}):
         resp = http.get(f"{API}/clients", query_string=args, headers=h)

@@ -31,6 +31,40 @@ ROUTES: list[tuple[str, str, Permission | None]] = [
     ("GET", "/admin/keys", Permission.KEYS_READ),
     ("POST", "/admin/keys/rotate", Permission.KEYS_WRITE),
     ("POST", "/admin/keys/{kid}/retire", Permission.KEYS_WRITE),
+    ("GET", "/admin/audit", Permission.AUDIT_READ),
+    ("GET", "/admin/audit/export", Permission.AUDIT_READ),
+    ("GET", "/admin/audit/chain", Permission.AUDIT_READ),
+    ("POST", "/admin/audit/verify", Permission.AUDIT_READ),
+    ("GET", "/admin/alerts", Permission.AUDIT_READ),
+    # {id}: a database id that does not exist (allowed roles get 404, the others 403).
+    ("GET", "/admin/cas", Permission.CAS_READ),
+    ("GET", "/admin/cas/new", Permission.CAS_WRITE),
+    ("POST", "/admin/cas/new", Permission.CAS_WRITE),
+    ("GET", "/admin/cas/preview", Permission.CAS_READ),
+    ("POST", "/admin/cas/preview", Permission.CAS_READ),
+    ("GET", "/admin/cas/{id}", Permission.CAS_READ),
+    ("GET", "/admin/cas/{id}/edit", Permission.CAS_WRITE),
+    ("POST", "/admin/cas/{id}/edit", Permission.CAS_WRITE),
+    ("POST", "/admin/cas/{id}/enabled", Permission.CAS_WRITE),
+    ("POST", "/admin/cas/{id}/crl", Permission.CAS_WRITE),
+    ("GET", "/admin/legal-persons", Permission.LEGAL_READ),
+    ("GET", "/admin/legal-persons/{id}", Permission.LEGAL_READ),
+    ("POST", "/admin/legal-persons/{id}/credentials/{id}/unbind", Permission.LEGAL_WRITE),
+    ("POST", "/admin/legal-persons/{id}/credentials/{id}/reinstate", Permission.LEGAL_WRITE),
+    ("POST", "/admin/legal-persons/{id}/mandates/{id}/revoke", Permission.LEGAL_WRITE),
+    ("GET", "/admin/accounts", Permission.ACCOUNTS_READ),
+    ("POST", "/admin/accounts", Permission.ACCOUNTS_READ),
+    ("GET", "/admin/accounts/{id}", Permission.ACCOUNTS_READ),
+    ("POST", "/admin/accounts/{id}/lock", Permission.ACCOUNTS_WRITE),
+    ("POST", "/admin/accounts/{id}/unlock", Permission.ACCOUNTS_WRITE),
+    ("POST", "/admin/accounts/{id}/reset-mfa", Permission.ACCOUNTS_WRITE),
+    ("GET", "/admin/accounts/{id}/reveal", Permission.ACCOUNTS_REVEAL),
+    ("POST", "/admin/accounts/{id}/reveal", Permission.ACCOUNTS_REVEAL),
+    ("GET", "/admin/accounts/reidentify", Permission.ACCOUNTS_REVEAL),
+    ("POST", "/admin/accounts/reidentify", Permission.ACCOUNTS_REVEAL),
+    ("GET", "/admin/accounts/{id}/sessions", Permission.SESSIONS_READ),
+    ("POST", "/admin/accounts/{id}/sessions/{kid}/end", Permission.SESSIONS_WRITE),
+    ("POST", "/admin/accounts/{id}/sessions/end-all", Permission.SESSIONS_WRITE),
 ]
 
 
@@ -68,7 +102,7 @@ def test_role_by_route_matrix(http, services, clock, oauth_client, role):
     kid = db.session.scalar(db.select(SigningKey.kid).where(SigningKey.state == "next"))
     csrf = csrf_of(http)
     for method, template, needed in ROUTES:
-        path = template.format(client=oauth_client.client_id, kid=kid)
+        path = template.format(client=oauth_client.client_id, kid=kid, id=0)
         if method == "GET":
             resp = http.get(path)
         else:

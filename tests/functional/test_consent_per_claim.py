@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 
 from common.db import db
+from common.models import AuditEvent
 from idp.errors import InvalidClientMetadataError
 from idp.models import Consent, Disclosure
 from realname.idnumbers import check_character
@@ -80,6 +81,9 @@ def test_unticked_claim_is_not_released_and_not_asked_again(http, services, user
     assert not any(b"consent-allow" in r.get_data() for r in browser.history[seen:] if r.status_code == 200)
     row = db.session.query(Consent).one()
     assert "phone_number" in row.declined and "name" in row.claims
+    # The release is in the audit trail too: claim names, never values.
+    issued = db.session.query(AuditEvent).filter_by(action="token.issue").order_by(AuditEvent.id.desc()).first()
+    assert "name" in issued.details["claims"] and "phone_number" not in issued.details["claims"]
 
 
 def test_new_claim_asks_again_for_that_claim_only(http, services, user):

@@ -214,6 +214,20 @@ def test_duplicate_username_and_phone(cli):
     assert _count(Account) == 1
 
 
+def test_lock_ends_the_sessions_of_the_account(cli, http, services):
+    from tests.helpers import form_field
+
+    cli("users", "create", "--username", "carol", "--password", "a long enough secret")
+    page = http.get("/login")
+    resp = http.post("/login", data={"csrf_token": form_field(page.get_data(as_text=True), "csrf_token"),
+                                     "interaction": "", "identifier": "carol", "password": "a long enough secret"})
+    assert resp.status_code == 303 and http.get("/account").status_code == 200
+    locked = _json(cli("users", "lock", "carol", "--json"))
+    assert locked["status"] == "locked" and locked["sessions_ended"] == 1
+    assert http.get("/account").status_code == 303  # the SSO session is gone
+    assert services.sessions.of_account(services.accounts.get_by_username("carol").id) == []
+
+
 def test_unknown_user_lock(cli):
     result = cli("users", "lock", "nobody", ok=False)
     assert result.exit_code != 0 and "No such account." in result.stderr

@@ -94,4 +94,4 @@ def domain_error(exc: DomainError) -> Any:
     return render("admin/error.html", exc.status_code, message=exc.public_message, code=exc.code)
 
 
-from . import auth, clients, home, keys  # noqa: E402,F401  (routes register on import)
+from . import accounts, audit, auth, cas, clients, home, keys, legal  # noqa: E402,F401  (routes register on import)
