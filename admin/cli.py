@@ -6,17 +6,13 @@ writes nothing."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from common.cli import transactional
 from common.db import db
-from common.errors import DomainError
 
 from .actor import Actor
 from .roles import Role
@@ -29,24 +25,6 @@ def _admin() -> AdminServices:
     return AdminServices(current_app.extensions["yiwang.provider"].services(db.session))
 
 
-def _transactional(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            result = fn(*args, **kwargs)
-            db.session.commit()
-            return result
-        except DomainError as exc:
-            db.session.rollback()
-            click.echo(f"error: {exc.public_message}", err=True)
-            sys.exit(2)
-        except BaseException:
-            db.session.rollback()
-            raise
-
-    return wrapper
-
-
 _ROLE = click.Choice([r.value for r in Role])
 
 
@@ -54,7 +32,7 @@ _ROLE = click.Choice([r.value for r in Role])
 @click.option("--username", required=True, help="Username of the person's account.")
 @click.option("--role", required=True, type=_ROLE, help="Role to grant.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_transactional
+@transactional
 def admins_grant(username: str, role: str, as_json: bool) -> None:
     """Grant a role. The administrator must also enrol a second factor (TOTP) before the
     console or the API accept them."""
@@ -70,7 +48,7 @@ def admins_grant(username: str, role: str, as_json: bool) -> None:
 @click.option("--username", required=True, help="Username of the person's account.")
 @click.option("--role", required=True, type=_ROLE, help="Role to revoke.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_transactional
+@transactional
 def admins_revoke(username: str, role: str, as_json: bool) -> None:
     admin = _admin()
     account = admin.admins.account_by_username(username)
@@ -82,7 +60,7 @@ def admins_revoke(username: str, role: str, as_json: bool) -> None:
 
 @admins_cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@_transactional
+@transactional
 def admins_list(as_json: bool) -> None:
     rows = _admin().admins.all(Actor.cli())
     if as_json:

@@ -8,7 +8,6 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from admin.cli import admins_cli
+from common.cli import transactional
 from common.db import db
-from common.errors import DomainError
 from idp.provider import Services
 
 
@@ -29,26 +28,6 @@ def _services() -> Services:
 
 def _emit(as_json: bool, data: dict[str, Any] | list[Any], text: str) -> None:
     click.echo(json.dumps(data, ensure_ascii=False) if as_json else text)
-
-
-def transactional(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Commit when the command succeeds; roll back and exit 2 on a domain error."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            result = fn(*args, **kwargs)
-            db.session.commit()
-            return result
-        except DomainError as exc:
-            db.session.rollback()
-            click.echo(f"error: {exc.public_message}", err=True)
-            sys.exit(2)
-        except BaseException:
-            db.session.rollback()
-            raise
-
-    return wrapper
 
 
 def _client_dict(row: Any) -> dict[str, Any]:

@@ -96,3 +96,19 @@ def issued_token(services: Any, clock: Any, client_id: str, account_id: int, *, 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def admin_headers(services: Any, clock: Any) -> Any:
+    """``headers(*roles)``: bearer headers of an administrator holding ``roles``, one
+    account and token per distinct role set (the ``as_admin`` fixtures)."""
+    tool = make_admin_client(services)
+    cache: dict[str, dict[str, str]] = {}
+
+    def headers(*roles: str) -> dict[str, str]:
+        key = ",".join(roles)
+        if key not in cache:
+            admin = make_admin(services, clock, f"admin{len(cache)}", *roles)
+            cache[key] = bearer(issued_token(services, clock, tool.client_id, admin.account_id))
+        return cache[key]
+
+    return headers

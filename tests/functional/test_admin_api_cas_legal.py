@@ -17,7 +17,7 @@ from admin.api.schemas import errors_of
 from certificates.trust import CertificateRejectedError
 from common.db import db
 from common.models import AuditEvent
-from tests.functional._admin_api import API, bearer, issued_token, make_admin, make_admin_client
+from tests.functional._admin_api import API, admin_headers
 from tests.support.admin_certificates import (
     OTHER_USCC,
     USCC,
@@ -37,17 +37,7 @@ def provinces():
 
 @pytest.fixture
 def as_admin(http, services, clock):
-    tool = make_admin_client(services)
-    cache: dict[str, dict[str, str]] = {}
-
-    def headers(*roles: str) -> dict[str, str]:
-        key = ",".join(roles)
-        if key not in cache:
-            admin = make_admin(services, clock, f"admin{len(cache)}", *roles)
-            cache[key] = bearer(issued_token(services, clock, tool.client_id, admin.account_id))
-        return cache[key]
-
-    return headers
+    return admin_headers(services, clock)
 
 
 def _actions(prefix: str) -> list[str]:
