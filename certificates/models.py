@@ -40,6 +40,8 @@ class CertificateAuthority(Base):
     crl_next_update: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # RFC 5280 §5.2.3: up to 20 octets, so kept as a decimal string.
     crl_number: Mapped[str | None] = mapped_column(String(50))
+    # When that CRL was loaded (upload or `crl refresh`): the operator's "last refresh".
+    crl_loaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

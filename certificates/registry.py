@@ -409,6 +409,7 @@ class CaService:
         row.crl_this_update = parsed.this_update
         row.crl_next_update = parsed.next_update
         row.crl_number = str(parsed.crl_number) if parsed.crl_number is not None else None
+        row.crl_loaded_at = now
         row.updated_at = now
         self._session.flush()
         self._cache.invalidate()

@@ -40,6 +40,7 @@ def ca_json(view: CaOverview) -> dict[str, Any]:
             "crl_number": row.crl_number,
             "crl_this_update": _time(row.crl_this_update),
             "crl_next_update": _time(row.crl_next_update),
+            "crl_loaded_at": _time(row.crl_loaded_at),
         },
         "profile": view.profile,
         "created_at": row.created_at.isoformat(),

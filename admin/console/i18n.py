@@ -165,6 +165,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cas.crl_number": ("CRL 编号", "CRL number"),
     "cas.crl_this_update": ("本次更新（CRL 签发时间）", "This update (CRL issued)"),
     "cas.crl_next_update": ("下次更新", "Next update"),
+    "cas.crl_loaded_at": ("最近加载（刷新）时间", "Last loaded (refreshed)"),
     "cas.crl_urls": ("CRL 下载地址（每行一个）", "CRL URLs (one per line)"),
     "cas.ocsp_url": ("OCSP 地址", "OCSP URL"),
     "cas.revocation_unknown": ("撤销状态未知时", "When revocation status is unknown"),

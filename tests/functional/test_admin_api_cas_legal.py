@@ -92,6 +92,7 @@ def test_ca_lifecycle(http, as_admin, provinces):
     assert loaded.status_code == 200 and loaded.get_json()["entries"] == 2
     shown = http.get(f"{API}/cas/{ca['id']}", headers=h).get_json()["revocation"]
     assert shown["crl_status"] == "current" and shown["crl_number"] == "2" and shown["crl_next_update"]
+    assert ca["revocation"]["crl_loaded_at"] is None and shown["crl_loaded_at"]  # when it was last refreshed
 
     sample = pem(beijing.issue(USCC, org_name="北京示例有限公司").cert)
     preview = http.post(f"{API}/cas/mapping-preview", headers=h, json={"certificate_pem": sample, "ca_id": ca["id"]})
