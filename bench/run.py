@@ -415,6 +415,11 @@ class Target(abc.ABC):
                 data.update(identifier=USERNAME, password=PASSWORD)
             else:
                 data["decision"] = "allow"
+                # Yiwang's per-claim consent: submit the boxes ticked on the page, as a browser does.
+                ticked = [re.search(r'value="([^"]*)"', tag) for tag in re.findall(r"<input[^>]*>", resp.text)
+                          if 'name="claim"' in tag and " checked" in tag]
+                if ticked:
+                    data["claim"] = [m.group(1) for m in ticked if m]  # type: ignore[assignment]
             resp = session.post(urljoin(resp.url, html.unescape(form.group(1))), data=data,
                                 allow_redirects=False, timeout=30)
         raise RuntimeError(f"{self.name}: too many steps in the browser flow")
