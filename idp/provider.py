@@ -303,8 +303,10 @@ class Services:
             number = self.realname.id_number_of(identity) if identity else None
             rid = parse_id_number(number, today=today) if number else None
             if want & derived:
-                values = derived_claims(rid, level=self.realname.level_of(account.id), today=today)
-                out.update({k: v for k, v in values.items() if k in want & derived})
+                # The level costs two more reads (factors): only when it is released.
+                level = self.realname.level_of(account.id) if "realname_level" in want else None
+                values = derived_claims(rid, level=level, today=today)
+                out.update({k: v for k, v in values.items() if k in want & derived and v is not None})
             if "id_number" in want and rid is not None:
                 out["id_number"] = rid.number
         if "name" in want:
