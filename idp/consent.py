@@ -31,7 +31,9 @@ class ConsentService:
     def state(self, account_id: int, client_id: str) -> ConsentState:
         """The citizen's live, remembered decisions for this client (issue 5). A row from
         before per-claim consent (claims NULL) counts as agreement to its scopes' claims."""
-        row = self._current(account_id, client_id)
+        return self._state_of(self._current(account_id, client_id))
+
+    def _state_of(self, row: Consent | None) -> ConsentState:
         if row is None or row.withdrawn_at is not None or row.expires_at <= self._clock.now():
             return ConsentState()
         agreed = set(row.claims) if row.claims is not None else claims_for_scopes(row.scopes)
@@ -46,8 +48,8 @@ class ConsentService:
         agreed = {n for n in agreed if not is_sensitive(n)}
         declined = {n for n in declined if not is_sensitive(n)} - agreed
         now = self._clock.now()
-        before = self.state(account_id, client_id)
         row = self._current(account_id, client_id)
+        before = self._state_of(row)
         live = row is not None and row.withdrawn_at is None and row.expires_at > now
         if row is None:
             row = Consent(account_id=account_id, client_id=client_id, scopes=[], granted_at=now)

@@ -51,11 +51,15 @@ def is_sensitive(name: str) -> bool:
     return claim is not None and claim.sensitivity is Sensitivity.SENSITIVE
 
 
+def asked_claims(scope: str, claims_request: dict[str, Any] | None) -> set[str]:
+    """What the scopes and the ``claims`` parameter ask for, before any policy."""
+    return userinfo_claim_names(scope, claims_request) | id_token_claim_names(scope, claims_request)
+
+
 def requested_claims(client: RegisteredClient, scope: str, claims_request: dict[str, Any] | None) -> set[str]:
     """What this request asks for that the client's policy allows (never ``sub``, which is
     always released: OIDC Core §5.3.2). Requests beyond the policy are dropped silently."""
-    asked = userinfo_claim_names(scope, claims_request) | id_token_claim_names(scope, claims_request)
-    return {n for n in client.allowed_claims(asked) if n != "sub"}
+    return {n for n in client.allowed_claims(asked_claims(scope, claims_request)) if n != "sub"}
 
 
 def _statutory(client: RegisteredClient, name: str) -> bool:

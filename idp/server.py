@@ -257,8 +257,8 @@ class _IssuingGrant:
         family_expires_at: Any = None,
         context: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        from .claims import id_token_claim_names, select_claims, userinfo_claim_names
-        from .release import for_token, refreshable
+        from .claims import id_token_claim_names, select_claims
+        from .release import asked_claims, for_token, refreshable
 
         svc = self.services()
         sub = svc.subject(subject_seed, client)
@@ -334,8 +334,8 @@ class _IssuingGrant:
         # code exchange and every refresh). Names only, never values; with the sub the
         # portal received, for the audited re-identification tool.
         released = {"sub"} | token_names | ({"act"} & set(token_context))
-        requested = userinfo_claim_names(scope, claims_request) | id_token_claim_names(scope, claims_request)
-        if self.GRANT_TYPE == "authorization_code" and not requested <= client.allowed_claims(requested):
+        asked = asked_claims(scope, claims_request)
+        if self.GRANT_TYPE == "authorization_code" and not asked <= client.allowed_claims(asked):
             # Reduced silently for the portal (never an error that leaks the policy),
             # visible to administrators.
             log.info("claims reduced by policy", extra={"client_id": client.client_id})

@@ -328,7 +328,6 @@ def userinfo() -> Any:
         return _bearer_error(401, "invalid_token", "The access token is invalid, expired or revoked.")
     # OIDC Core §5.3.2: sub is always returned and equals the ID token's sub.
     body = {"sub": claims.sub}
-    # Claims named in the claims parameter's userinfo member travel in the token ("ucl").
     # Issue 5: exactly the claims this token was issued to release ("clm": the grant's
     # consented, allowed claims), still allowed by the client's current policy; values
     # computed now, so derived claims are right on the day of the request.
