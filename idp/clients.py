@@ -385,6 +385,25 @@ class ClientService:
             "sensitive_claims_allowed": sensitive_claims_allowed,
         }
 
+    @staticmethod
+    def registration_of(row: Client) -> dict[str, Any]:
+        """The registration metadata of a client as ``create``/``update`` take it (the
+        sector as registered is ``row.sector_identifier``, not an input)."""
+        return {
+            "name": row.name,
+            "redirect_uris": list(row.redirect_uris or ()),
+            "post_logout_redirect_uris": list(row.post_logout_redirect_uris or ()),
+            "backchannel_logout_uri": row.backchannel_logout_uri,
+            "frontchannel_logout_uri": row.frontchannel_logout_uri,
+            "grant_types": list(row.grant_types or ()),
+            "scopes": list(row.scopes or ()),
+            "token_endpoint_auth_method": row.token_endpoint_auth_method,
+            "subject_type": row.subject_type,
+            "jwks": row.jwks,
+            "claim_policy": dict(row.claim_policy or {}),
+            "sensitive_claims_allowed": bool(row.sensitive_claims_allowed),
+        }
+
     def update(self, client_id: str, **changes: Any) -> tuple[Client, str | None]:
         """Change a registration: ``changes`` (names of ``UPDATABLE_FIELDS``) replace the
         current values and the whole registration is validated again, as at creation.
@@ -395,21 +414,7 @@ class ClientService:
         if unknown:
             raise InvalidClientMetadataError(str(unknown), public_message=f"Not a client field: {unknown[0]}.")
         row = self.get(client_id)
-        current: dict[str, Any] = {
-            "name": row.name,
-            "redirect_uris": list(row.redirect_uris or ()),
-            "post_logout_redirect_uris": list(row.post_logout_redirect_uris or ()),
-            "backchannel_logout_uri": row.backchannel_logout_uri,
-            "frontchannel_logout_uri": row.frontchannel_logout_uri,
-            "grant_types": list(row.grant_types or ()),
-            "scopes": list(row.scopes or ()),
-            "token_endpoint_auth_method": row.token_endpoint_auth_method,
-            "subject_type": row.subject_type,
-            "sector_identifier_uri": None,
-            "jwks": row.jwks,
-            "claim_policy": dict(row.claim_policy or {}),
-            "sensitive_claims_allowed": bool(row.sensitive_claims_allowed),
-        }
+        current: dict[str, Any] = {**self.registration_of(row), "sector_identifier_uri": None}
         current.update(changes)
         public = current["token_endpoint_auth_method"] == "none"  # noqa: S105 - a method name
         values = self._validated(**current, public=public, sector=row.sector_identifier)

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from common.errors import ValidationError
+from idp.clients import ClientService
 from idp.models import Client, SigningKey
 from idp.sessions import SsoSession
 
@@ -103,19 +104,8 @@ def _time(value: datetime | None) -> str | None:
 def client_json(row: Client) -> dict[str, Any]:
     return {
         "client_id": row.client_id,
-        "name": row.name,
-        "redirect_uris": list(row.redirect_uris or ()),
-        "post_logout_redirect_uris": list(row.post_logout_redirect_uris or ()),
-        "backchannel_logout_uri": row.backchannel_logout_uri,
-        "frontchannel_logout_uri": row.frontchannel_logout_uri,
-        "grant_types": list(row.grant_types or ()),
-        "scopes": list(row.scopes or ()),
-        "token_endpoint_auth_method": row.token_endpoint_auth_method,
-        "subject_type": row.subject_type,
+        **ClientService.registration_of(row),
         "sector_identifier": row.sector_identifier,
-        "jwks": row.jwks,
-        "claim_policy": dict(row.claim_policy or {}),
-        "sensitive_claims_allowed": bool(row.sensitive_claims_allowed),
         "enabled": bool(row.enabled),
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),

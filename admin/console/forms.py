@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from idp.catalogue import CATALOGUE
-from idp.clients import AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES
+from idp.clients import AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES, ClientService
 
 MAX_URIS = 20
 MAX_URI_LENGTH = 2000
@@ -107,20 +107,7 @@ def _claim_policy(form: FormData) -> dict[str, dict[str, Any]]:
 
 def client_values(row: Any) -> dict[str, Any]:
     """A registration as form values (for the edit form)."""
-    return {
-        "name": row.name,
-        "redirect_uris": list(row.redirect_uris or ()),
-        "post_logout_redirect_uris": list(row.post_logout_redirect_uris or ()),
-        "backchannel_logout_uri": row.backchannel_logout_uri,
-        "sector_identifier_uri": None,
-        "grant_types": list(row.grant_types or ()),
-        "scopes": list(row.scopes or ()),
-        "token_endpoint_auth_method": row.token_endpoint_auth_method,
-        "subject_type": row.subject_type,
-        "jwks": row.jwks,
-        "claim_policy": dict(row.claim_policy or {}),
-        "sensitive_claims_allowed": bool(row.sensitive_claims_allowed),
-    }
+    return {**ClientService.registration_of(row), "sector_identifier_uri": None}
 
 
 NEW_CLIENT_DEFAULTS: dict[str, Any] = {
