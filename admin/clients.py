@@ -15,13 +15,17 @@ from sqlalchemy.orm import Session
 from common.audit import AuditTrail
 from common.clock import Clock
 from common.errors import ValidationError
-from idp.clients import ClientCache, ClientService
+from idp.clients import ADMIN_SCOPE, ClientCache, ClientService
 from idp.models import Client, Consent, Disclosure
 
 from .actor import Actor, AuditedOperations
-from .roles import Permission
+from .errors import FirstPartyClientError, SystemClientError
+from .roles import Permission, Role
 
 MAX_PAGE = 200
+# The console's own registration, maintained by its login (admin/console/login.py).
+CONSOLE_CLIENT_ID = "yiwang-console"
+SYSTEM_CLIENT_IDS = frozenset({CONSOLE_CLIENT_ID})
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class ClientAdminService(AuditedOperations):
         """Register a client (``ClientService.create`` fields). Returns the row and the
         secret, shown once. Needs ``clients.write``. Audit: ``admin.clients.create``."""
         self._authorize(actor, Permission.CLIENTS_WRITE, "create")
+        self._check_first_party(actor, "create", fields.get("first_party", False), fields.get("scopes") or ())
         # A client without redirect URIs is valid (client_credentials only).
         row, secret = self._clients.create(**{"redirect_uris": [], **fields})
         self._record(actor, "create", target=f"client:{row.client_id}", client_id=row.client_id,
@@ -107,6 +112,9 @@ class ClientAdminService(AuditedOperations):
         ``ClientNotFoundError``, ``InvalidClientMetadataError``. Audit:
         ``admin.clients.update`` with the names of the changed fields."""
         self._authorize(actor, Permission.CLIENTS_WRITE, "update")
+        current = self._guarded(actor, "update", client_id)
+        self._check_first_party(actor, "update", changes.get("first_party", current.first_party),
+                                changes.get("scopes", ()))
         row, secret = self._clients.update(client_id, **changes)
         self._cache.invalidate(client_id)
         self._record(actor, "update", target=f"client:{client_id}", client_id=client_id,
@@ -117,6 +125,7 @@ class ClientAdminService(AuditedOperations):
         """A new secret (the old one stops working at once); returned once, stored as a
         keyed hash. Needs ``clients.write``. Audit: ``admin.clients.rotate_secret``."""
         self._authorize(actor, Permission.CLIENTS_WRITE, "rotate_secret")
+        self._guarded(actor, "rotate_secret", client_id)
         secret = self._clients.rotate_secret(client_id)
         self._cache.invalidate(client_id)
         self._record(actor, "rotate_secret", target=f"client:{client_id}", client_id=client_id)
@@ -127,6 +136,7 @@ class ClientAdminService(AuditedOperations):
         Needs ``clients.write``. Audit: ``admin.clients.disable`` / ``.enable``."""
         verb = "enable" if enabled else "disable"
         self._authorize(actor, Permission.CLIENTS_WRITE, verb)
+        self._guarded(actor, verb, client_id)
         row = self._clients.set_enabled(client_id, enabled)
         self._cache.invalidate(client_id)
         self._record(actor, verb, target=f"client:{client_id}", client_id=client_id)
@@ -137,9 +147,27 @@ class ClientAdminService(AuditedOperations):
         history of what was released). Needs ``clients.write``. Audit:
         ``admin.clients.delete``."""
         self._authorize(actor, Permission.CLIENTS_WRITE, "delete")
+        self._guarded(actor, "delete", client_id)
         self._clients.delete(client_id)
         self._cache.invalidate(client_id)
         self._record(actor, "delete", target=f"client:{client_id}", client_id=client_id)
+
+    def _guarded(self, actor: Actor, verb: str, client_id: str) -> Client:
+        """The client a change is about, after the issue 17 rules: a system client is
+        changed by nobody; a first-party client by a superadmin only. Raises
+        ``ClientNotFoundError``, ``SystemClientError``, ``FirstPartyClientError``."""
+        row = self._clients.get(client_id)
+        if row.client_id in SYSTEM_CLIENT_IDS:
+            raise SystemClientError(f"{verb} of system client {client_id}")
+        if row.first_party and Role.SUPERADMIN.value not in actor.roles:
+            raise FirstPartyClientError(permission=Role.SUPERADMIN.value, action=self._action(verb))
+        return row
+
+    def _check_first_party(self, actor: Actor, verb: str, first_party: bool, scopes: Any) -> None:
+        """Issue 17: making a client first-party, or asking for the admin scope, is a
+        superadmin's decision (the scope itself needs the flag: ``idp.clients``)."""
+        if (first_party or ADMIN_SCOPE in scopes) and Role.SUPERADMIN.value not in actor.roles:
+            raise FirstPartyClientError(permission=Role.SUPERADMIN.value, action=self._action(verb))
 
     def usage(self, actor: Actor, client_id: str) -> ClientUsage:
         """Consent and disclosure counts of one client. Needs ``clients.read``. Raises

@@ -75,3 +75,20 @@ class SessionNotFoundError(NotFoundError):
 class IdentityNotFoundError(NotFoundError):
     code = "identity_not_found"
     public_message = "This account has no verified identity."
+
+
+class SystemClientError(ConflictError):
+    """Policy (issue 17): a client Yiwang maintains itself (the console's registration) is
+    changed by nobody through the console, the API or the CLI; the console's login
+    repairs it. Changing it could redirect administrators' codes elsewhere."""
+
+    code = "system_client"
+    public_message = "This client is maintained by Yiwang itself and cannot be changed."
+
+
+class FirstPartyClientError(AdminForbiddenError):
+    """Policy (issue 17): first-party clients (the only ones that may obtain the admin
+    scope) are registered, changed and removed by superadmins only."""
+
+    code = "forbidden"
+    public_message = "Only a superadmin may register or change a first-party administration client."

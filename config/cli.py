@@ -15,7 +15,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from admin.actor import Actor
 from admin.cli import admins_cli
+from admin.clients import ClientAdminService
+from admin.service import AdminServices
 from common.cli import transactional
 from common.db import db
 from idp.provider import Services
@@ -45,12 +48,23 @@ def _client_dict(row: Any) -> dict[str, Any]:
         "sector_identifier": row.sector_identifier,
         "claim_policy": row.claim_policy or {},
         "sensitive_claims_allowed": row.sensitive_claims_allowed,
+        "first_party": row.first_party,
         "enabled": row.enabled,
         "created_at": row.created_at.isoformat(),
     }
 
 
 clients_cli = AppGroup("clients", help="Register and manage relying parties (portals).")
+
+
+def _cli_actor() -> Actor:
+    return Actor.cli()
+
+
+def _client_admin() -> ClientAdminService:
+    """The audited client operations (admin/clients.py), acting as ``admin:cli``; they drop
+    this instance's client cache entry after each change (ClientCache policy)."""
+    return AdminServices(_services()).clients
 
 
 @clients_cli.command("create")
@@ -80,6 +94,9 @@ clients_cli = AppGroup("clients", help="Register and manage relying parties (por
 @click.option("--allow-sensitive-claims", is_flag=True,
               help="Administrator's flag: the policy may list sensitive claims (id_number), each released only "
                    "with the citizen's separate confirmation at every release (PIPL Art. 28-29).")
+@click.option("--first-party", is_flag=True,
+              help="A first-party administration tool of this deployment: the only kind of client that may have "
+                   "the admin scope (the admin API). Superadmins only (issue 17).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @transactional
 def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
@@ -87,7 +104,7 @@ def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
                    grant_types: tuple[str, ...], scopes: tuple[str, ...], token_endpoint_auth_method: str | None,
                    subject_type: str, sector_identifier_uri: str | None, jwks_file: Any, public: bool,
                    claims: tuple[str, ...], required_claims: tuple[str, ...], statutory_claims: tuple[str, ...],
-                   allow_sensitive_claims: bool, as_json: bool) -> None:
+                   allow_sensitive_claims: bool, first_party: bool, as_json: bool) -> None:
     from common.errors import ValidationError
 
     policy: dict[str, dict[str, Any]] = {}
@@ -106,7 +123,9 @@ def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
             from common.errors import ValidationError
 
             raise ValidationError("jwks", public_message="The JWKS file is not JSON.") from None
-    row, secret = _services().clients.create(
+    # Through the audited operations, as the console and the API (actor admin:cli).
+    row, secret = _client_admin().create(
+        _cli_actor(),
         name=name,
         redirect_uris=list(redirect_uris),
         post_logout_redirect_uris=list(logout_uris),
@@ -121,6 +140,7 @@ def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
         jwks=jwks,
         claim_policy=policy,
         sensitive_claims_allowed=allow_sensitive_claims,
+        first_party=first_party,
     )
     out: dict[str, Any] = {"client_id": row.client_id}
     if secret:
@@ -151,8 +171,7 @@ def clients_show(client_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def clients_delete(client_id: str, as_json: bool) -> None:
-    _services().clients.delete(client_id)
-    current_app.extensions["yiwang.provider"].client_cache.invalidate(client_id)
+    _client_admin().delete(_cli_actor(), client_id)
     _emit(as_json, {"deleted": client_id}, f"deleted {client_id}")
 
 
@@ -161,9 +180,7 @@ def clients_delete(client_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def clients_rotate_secret(client_id: str, as_json: bool) -> None:
-    secret = _services().clients.rotate_secret(client_id)
-    # ClientCache policy: the instance that made the change drops its entry at once.
-    current_app.extensions["yiwang.provider"].client_cache.invalidate(client_id)
+    secret = _client_admin().rotate_secret(_cli_actor(), client_id)
     _emit(as_json, {"client_id": client_id, "client_secret": secret}, f"client_secret: {secret}  (shown once)")
 
 

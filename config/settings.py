@@ -111,6 +111,24 @@ class Settings(BaseSettings):
         50, ge=1, description="Failed logins per client IP per hour before that IP is throttled."
     )
     consent_ttl_days: int = Field(365, ge=1, description="Remembered consent expires after this many days.")
+    mfa_max_failures: int = Field(
+        5, ge=1, description="Wrong one-time codes (TOTP, recovery, SMS) per account within the MFA lockout window "
+        "before second-factor checks of that account are refused for the window (issue 17; a correct password "
+        "does not reset the count).",
+    )
+    mfa_lockout_seconds: int = Field(
+        900, ge=60, description="Second-factor failure window and lockout length, seconds."
+    )
+    interaction_max_per_ip_hour: int = Field(
+        600, ge=10, description="New pending authorization requests (login/consent interactions kept in the "
+        "shared store) per client IP per hour (issue 17: bounds the store's memory; generous for carrier-grade "
+        "NAT).",
+    )
+    admin_max_auth_age: int = Field(
+        900, ge=60, le=3600, description="The admin API accepts an administrator's token only if the login behind "
+        "it is at most this many seconds old (RFC 9470 max_age); an authorization request for the admin scope "
+        "forces a new login past it (issue 17).",
+    )
     backchannel_logout_timeout: float = Field(
         2.0, gt=0, description="Timeout of one back-channel logout POST, seconds."
     )
@@ -292,6 +310,10 @@ class Settings(BaseSettings):
             login_max_failures=self.login_max_failures,
             login_lockout_seconds=self.login_lockout_seconds,
             ip_max_failures_per_hour=self.ip_max_failures_per_hour,
+            mfa_max_failures=self.mfa_max_failures,
+            mfa_lockout_seconds=self.mfa_lockout_seconds,
+            interaction_max_per_ip_hour=self.interaction_max_per_ip_hour,
+            admin_max_auth_age=self.admin_max_auth_age,
             consent_ttl_days=self.consent_ttl_days,
             secure_cookies=self.secure_cookies,
             backchannel_logout_timeout=self.backchannel_logout_timeout,

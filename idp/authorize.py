@@ -13,7 +13,7 @@ from typing import Any
 
 from .assurance import LEVELS, choose_acr, rank
 from .claims import InvalidClaimsRequestError, parse_claims_request, requested_acr_values
-from .clients import RegisteredClient
+from .clients import ADMIN_SCOPE, RegisteredClient
 from .sessions import SsoSession
 
 _CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -58,8 +58,11 @@ def response_mode_of(params: Any) -> str:
     return mode if mode in RESPONSE_MODES else "query"
 
 
-def parse_request(params: Any, client: RegisteredClient, redirect_uri: str, scope: str) -> AuthorizationRequest:
-    """Apply the profile's request rules; raise ``AuthorizationError`` (redirectable)."""
+def parse_request(
+    params: Any, client: RegisteredClient, redirect_uri: str, scope: str, *, admin_max_auth_age: int | None = None
+) -> AuthorizationRequest:
+    """Apply the profile's request rules; raise ``AuthorizationError`` (redirectable).
+    ``admin_max_auth_age``: the oldest login an admin-scoped request may reuse."""
     # OIDC Core §6: request objects are not supported by this provider.
     if params.get("request"):
         raise AuthorizationError("request_not_supported", "Request objects are not supported.")
@@ -99,6 +102,10 @@ def parse_request(params: Any, client: RegisteredClient, redirect_uri: str, scop
         if not raw.isdigit() or len(raw) > 10:
             raise AuthorizationError("invalid_request", "max_age must be a non-negative integer.")
         max_age = int(raw)
+    if admin_max_auth_age is not None and ADMIN_SCOPE in scope.split():
+        # Issue 17 / RFC 9470 §2 max_age: the admin API accepts only a recent login, so an
+        # admin-scoped request never reuses an older SSO session, whatever the client sent.
+        max_age = admin_max_auth_age if max_age is None else min(max_age, admin_max_auth_age)
 
     try:
         claims_request = parse_claims_request(params.get("claims"))

@@ -30,8 +30,10 @@ from .subjects import SectorError, sector_for
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-# "admin": the administration API (issue 6); only administrators' tokens carrying it are accepted there.
-SUPPORTED_SCOPES = ("openid", "profile", "phone", "offline_access", "legal_person", "realname", "id_number", "admin")
+# "admin": the administration API (issue 6); only administrators' tokens carrying it are accepted there,
+# and only first-party clients may be registered for it or obtain it (issue 17).
+ADMIN_SCOPE = "admin"
+SUPPORTED_SCOPES = ("openid", "profile", "phone", "offline_access", "legal_person", "realname", "id_number", ADMIN_SCOPE)
 _LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # What ``ClientService.update`` may change (the client_id and the secret never: the
@@ -39,7 +41,7 @@ _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 UPDATABLE_FIELDS = frozenset({
     "name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri", "frontchannel_logout_uri",
     "grant_types", "scopes", "token_endpoint_auth_method", "subject_type", "sector_identifier_uri", "jwks",
-    "claim_policy", "sensitive_claims_allowed",
+    "claim_policy", "sensitive_claims_allowed", "first_party",
 })
 
 
@@ -63,6 +65,7 @@ class RegisteredClient(ClientMixin):
     hasher: KeyedHasher = field(repr=False, compare=False)
     claim_policy: dict[str, Any] = field(default_factory=dict, compare=False)
     sensitive_claims_allowed: bool = False
+    first_party: bool = False
 
     @classmethod
     def from_row(cls, row: Client, hasher: KeyedHasher) -> RegisteredClient:
@@ -84,6 +87,7 @@ class RegisteredClient(ClientMixin):
             hasher=hasher,
             claim_policy=dict(row.claim_policy or {}),
             sensitive_claims_allowed=bool(row.sensitive_claims_allowed),
+            first_party=bool(row.first_party),
         )
 
     @property
@@ -104,6 +108,10 @@ class RegisteredClient(ClientMixin):
         if not scope:
             return ""
         allowed = set(self.scopes)
+        if not self.first_party:
+            # Issue 17: whatever a row says, the admin scope is for first-party clients only
+            # (a registration from before the rule cannot grant it).
+            allowed.discard(ADMIN_SCOPE)
         return list_to_scope([s for s in scope_to_list(scope) if s in allowed])
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
@@ -260,6 +268,7 @@ class ClientService:
         jwks: dict[str, Any] | None = None,
         claim_policy: dict[str, dict[str, Any]] | None = None,
         sensitive_claims_allowed: bool = False,
+        first_party: bool = False,
     ) -> tuple[Client, str | None]:
         """Register a client; returns the row and the plaintext secret (None for public
         and private_key_jwt clients). Raises ``InvalidClientMetadataError``. Flushes."""
@@ -268,7 +277,8 @@ class ClientService:
             backchannel_logout_uri=backchannel_logout_uri, frontchannel_logout_uri=frontchannel_logout_uri,
             grant_types=grant_types, scopes=scopes, token_endpoint_auth_method=token_endpoint_auth_method,
             subject_type=subject_type, sector_identifier_uri=sector_identifier_uri, public=public, jwks=jwks,
-            claim_policy=claim_policy, sensitive_claims_allowed=sensitive_claims_allowed, sector=None,
+            claim_policy=claim_policy, sensitive_claims_allowed=sensitive_claims_allowed, first_party=first_party,
+            sector=None,
         )
         secret, secret_hash = self._new_secret(values["token_endpoint_auth_method"])
         now = self._clock.now()
@@ -309,6 +319,7 @@ class ClientService:
         jwks: dict[str, Any] | None,
         claim_policy: dict[str, dict[str, Any]] | None,
         sensitive_claims_allowed: bool,
+        first_party: bool,
         sector: str | None,
     ) -> dict[str, Any]:
         """The column values of a valid registration (creation and update share every
@@ -354,6 +365,12 @@ class ClientService:
         for s in scopes:
             if s not in SUPPORTED_SCOPES:
                 raise InvalidClientMetadataError(s, public_message=f"Unsupported scope: {s}.")
+        if ADMIN_SCOPE in scopes and not first_party:
+            # Issue 17: an admin-scoped token is an administrator's power; only a first-party
+            # tool (a flag only a superadmin sets) may ask for it.
+            raise InvalidClientMetadataError(
+                "admin scope", public_message="The admin scope is only for first-party administration clients."
+            )
         policy = validate_claim_policy(claim_policy or {}, scopes, sensitive_allowed=sensitive_claims_allowed)
         if subject_type not in ("pairwise", "public"):
             raise InvalidClientMetadataError(subject_type, public_message="subject type is pairwise or public.")
@@ -383,6 +400,7 @@ class ClientService:
             "jwks": jwks,
             "claim_policy": policy or None,
             "sensitive_claims_allowed": sensitive_claims_allowed,
+            "first_party": bool(first_party),
         }
 
     @staticmethod
@@ -402,6 +420,7 @@ class ClientService:
             "jwks": row.jwks,
             "claim_policy": dict(row.claim_policy or {}),
             "sensitive_claims_allowed": bool(row.sensitive_claims_allowed),
+            "first_party": bool(row.first_party),
         }
 
     def update(self, client_id: str, **changes: Any) -> tuple[Client, str | None]:

@@ -35,6 +35,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "consent.sensitive_confirm": ("我单独同意本次向该应用提供上述敏感个人信息",
                                   "I separately agree to share the sensitive information above with this portal, "
                                   "this time"),
+    "consent.admin": ("管理权限（每次单独确认）", "Administrative access (confirmed every time)"),
+    "consent.admin_help": ("该应用请求以您的管理员身份调用统一身份认证的管理接口，可按您的管理员角色查看和修改系统数据。"
+                           "只有在您本人刚刚启动该管理工具时才应同意；每次都需重新确认，不会记住。",
+                           "This application asks to use Yiwang's administration API as you, with what your "
+                           "administrator roles allow. Allow only if you started this administration tool yourself "
+                           "just now; this is asked every time and never remembered."),
     "consent.already": ("您此前已同意提供：", "You agreed before to share:"),
     "consent.none": ("该应用只确认您的身份，不获取您的个人资料。",
                      "This portal only confirms who you are and receives no personal data."),

@@ -64,6 +64,10 @@ class Client(Base):
     # Issue 5: set by an administrator before the policy may list sensitive claims
     # (PIPL Art. 28: sensitive personal information needs a specific purpose).
     sensitive_claims_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Issue 17: a first-party administration tool of this provider, the only kind of client
+    # that may obtain the ``admin`` scope (the admin API). Set and changed only by a
+    # superadmin (or the operator's command line).
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -29,7 +29,7 @@ from werkzeug.datastructures import MultiDict
 
 from common.crypto import constant_time_equals, random_token
 
-from .clients import RegisteredClient
+from .clients import ADMIN_SCOPE, RegisteredClient
 from .provider import Services
 from .tokens import AccessTokenClaims, AuthorizationCode, InvalidTokenError
 
@@ -390,7 +390,9 @@ class CodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
             context=code.context,
             granted=set(code.claims or ()),
             grant_id=grant_id,
-            refresh=client.check_grant_type("refresh_token"),
+            # Issue 17: an admin-scoped grant gets no refresh token; the admin API wants a
+            # recent login behind every token, so its tokens live minutes, not 30 days.
+            refresh=client.check_grant_type("refresh_token") and ADMIN_SCOPE not in scope_to_list(code.scope),
         )
         svc.tokens.record_code_redeemed(code.code_hash, grant_id=grant_id, jti=self._last_jti)
         svc.sessions.add_client(code.sid, client.client_id)
@@ -447,6 +449,10 @@ class RefreshGrant(_IssuingGrant, grants.RefreshTokenGrant):
         account = svc.accounts.get(row.account_id)
         if account.status != "active":
             raise InvalidGrantError("The account is not active.")
+        if ADMIN_SCOPE in scope_to_list(row.scope):
+            # Issue 17: refresh tokens issued with the admin scope before the rule are dead.
+            svc.tokens.revoke_grant(row.family_id)
+            raise InvalidGrantError("This grant cannot be refreshed.")
         # RFC 6749 §6: the new scope may narrow, never widen (checked by Authlib).
         scope = self.request.payload.scope or row.scope
         if not svc.tokens.claim_rotation(row):
@@ -478,9 +484,11 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client: RegisteredClient = self.request.client
-        # No user: openid and user scopes make no sense here.
+        # No user: openid and user scopes make no sense here, nor the admin scope, which is
+        # an administrator's (issue 17).
         scope = " ".join(
-            s for s in scope_to_list(client.get_allowed_scope(self.request.payload.scope) or "") if s != "openid"
+            s for s in scope_to_list(client.get_allowed_scope(self.request.payload.scope) or "")
+            if s not in ("openid", ADMIN_SCOPE)
         )
         # RFC 9068 §2.2: with no resource owner, sub is the client's identifier.
         token, _, expires_in = self.services().tokens.issue_access_token(

@@ -20,6 +20,10 @@ class IdpSettings:
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
     ip_max_failures_per_hour: int = 50
+    mfa_max_failures: int = 5
+    mfa_lockout_seconds: int = 900
+    interaction_max_per_ip_hour: int = 600
+    admin_max_auth_age: int = 900
     consent_ttl_days: int = 365
     secure_cookies: bool = True
     backchannel_logout_timeout: float = 2.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from common.db import db
+from idp.clients import ADMIN_SCOPE
 from idp.errors import AccountNotFoundError
 from idp.provider import Services
 from idp.tokens import InvalidTokenError
@@ -18,7 +19,6 @@ from ..actor import Actor
 from ..service import AdminServices
 from .errors import BearerError
 
-ADMIN_SCOPE = "admin"
 # RFC 8176 §2 values that prove a second factor: a one-time password (TOTP), or a
 # hardware key (a certificate on a UKey).
 SECOND_FACTORS = frozenset({"otp", "hwk"})
@@ -62,11 +62,23 @@ def authenticate() -> Actor:
     # is what marks a token for this API.
     if ADMIN_SCOPE not in claims.scope.split():
         raise BearerError("insufficient_scope", 403, "The access token lacks the admin scope.", scope=ADMIN_SCOPE)
+    client = svc.client(claims.client_id)
+    if client is None or not client.first_party:
+        # Issue 17: only a first-party administration client (a superadmin's registration)
+        # speaks for an administrator here; any other client's token, whatever its scope
+        # says, is not for this API.
+        raise BearerError("invalid_token", 401, "The access token was not issued to an administration client.")
     amr = claims.raw.get("amr")
     if claims.account_id is None or not isinstance(amr, list) or not SECOND_FACTORS & set(amr):
         # RFC 9470 §3: the login behind the token was not strong enough.
         raise BearerError("insufficient_user_authentication", 401,
                           "Administrators must log in with a second factor (one-time code or hardware key).")
+    max_age = svc.p.settings.admin_max_auth_age
+    auth_time = claims.raw.get("auth_time")
+    if not isinstance(auth_time, int) or svc.p.clock.timestamp() - auth_time > max_age:
+        # Issue 17 / RFC 9470 §3: a recent login behind every administrative call.
+        raise BearerError("insufficient_user_authentication", 401,
+                          "The login behind this token is too old: log in again.", max_age=max_age)
     try:
         status = svc.accounts.get(claims.account_id).status
     except AccountNotFoundError:

@@ -32,11 +32,14 @@ class BearerError(DomainError):
     public_message = "The access token is invalid, expired or revoked."
     status_code = 401
 
-    def __init__(self, error: str | None, status: int, public_message: str, *, scope: str | None = None) -> None:
+    def __init__(self, error: str | None, status: int, public_message: str, *, scope: str | None = None,
+                 max_age: int | None = None) -> None:
         super().__init__(error or "no credentials", public_message=public_message)
         self.error = error
         self.status_code = status
         self.scope = scope
+        # RFC 9470 §3: the authentication age the resource accepts.
+        self.max_age = max_age
         if error:
             self.code = error
         else:
@@ -68,6 +71,8 @@ def _challenge(exc: BearerError) -> str:
         parts.append(f'error_description="{exc.public_message}"')
     if exc.scope:
         parts.append(f'scope="{exc.scope}"')
+    if exc.max_age is not None:
+        parts.append(f'max_age="{exc.max_age}"')
     return parts[0] + (", " + ", ".join(parts[1:]) if len(parts) > 1 else "")
 
 

@@ -58,6 +58,8 @@ _CLIENT_FIELDS: dict[str, Any] = {
     "jwks": {"anyOf": [JWKS, {"type": "null"}]},
     "claim_policy": {"type": "object", "additionalProperties": CLAIM_RULE, "maxProperties": 50},
     "sensitive_claims_allowed": {"type": "boolean"},
+    "first_party": {"type": "boolean", "description": "A first-party administration tool: the only kind of client "
+                    "that may have the admin scope. Set and changed by superadmins only (issue 17)."},
 }
 
 COMPONENTS: dict[str, dict[str, Any]] = {

@@ -71,6 +71,7 @@ def parse_client_form(form: FormData) -> ClientForm:
     v["jwks"] = _jwks(form.get("jwks") or "", out)
     v["claim_policy"] = _claim_policy(form)
     v["sensitive_claims_allowed"] = form.get("sensitive_claims_allowed") == "yes"
+    v["first_party"] = form.get("first_party") == "yes"
     return out
 
 
@@ -115,4 +116,5 @@ NEW_CLIENT_DEFAULTS: dict[str, Any] = {
     "sector_identifier_uri": None, "grant_types": ["authorization_code", "refresh_token"],
     "scopes": ["openid", "profile"], "token_endpoint_auth_method": "client_secret_basic",
     "subject_type": "pairwise", "jwks": None, "claim_policy": {}, "sensitive_claims_allowed": False,
+    "first_party": False,
 }

@@ -102,6 +102,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "clients.consents_withdrawn": ("已撤回授权数", "Withdrawn consents"),
     "clients.jwks": ("客户端公钥（JWK Set，private_key_jwt 时必填）", "Client public keys (JWK Set, for private_key_jwt)"),
     "clients.sensitive": ("敏感个人信息", "sensitive personal information"),
+    "clients.first_party": ("本平台自有的管理工具（可申请 admin 管理接口权限；仅超级管理员可设置）",
+                            "First-party administration tool (may obtain the admin scope; superadmins only)"),
     "clients.sensitive_allowed": ("允许该应用获取敏感个人信息（须有特定目的，PIPL 第 28 条）",
                                   "Allow sensitive personal information for this client (specific purpose, PIPL Art. 28)"),
     "done.created": ("已登记。", "Registered."),

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin.admins import AdminService
+from admin.clients import CONSOLE_CLIENT_ID
 from admin.models import AdminRole
 from common.clock import Clock
 from common.crypto import KeyedHasher, constant_time_equals, random_token
@@ -30,7 +31,6 @@ from idp.models import Account, Client
 from idp.subjects import subject_for
 from idp.tokens import TokenService
 
-CONSOLE_CLIENT_ID = "yiwang-console"
 CONSOLE_CLIENT_NAME = "Yiwang administration console"
 CALLBACK_PATH = "/admin/callback"
 # Policy: the factors an administrator must add to the password (RFC 8176 §2): a TOTP /

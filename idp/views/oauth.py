@@ -16,6 +16,7 @@ from common.errors import DomainError
 from ..assurance import LEVELS
 from ..authorize import AuthorizationError, AuthorizationRequest, decide, parse_request, response_mode_of
 from ..claims import select_claims
+from ..clients import ADMIN_SCOPE
 from ..discovery import ENDPOINTS, provider_metadata
 from ..models import Account
 from ..release import ConsentChoices, ConsentState, choices, released, requested_claims
@@ -104,7 +105,8 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
     client = grant.request.client
     redirect_uri = grant.redirect_uri
     try:
-        req = parse_request(params, client, redirect_uri, grant.request.scope or "")
+        req = parse_request(params, client, redirect_uri, grant.request.scope or "",
+                            admin_max_auth_age=prov.settings.admin_max_auth_age)
     except AuthorizationError as exc:
         return redirect_error(redirect_uri, response_mode_of(params), params.get("state"), exc.error, exc.description)
 
@@ -137,7 +139,9 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
             fresh_login=fresh,
             # Issue 5: consent is settled when no requested claim awaits a decision, or the
             # citizen decided in this very authorization (sensitive claims, prompt=consent).
-            consent_granted=offer is not None and (not offer.pending or consent_now),
+            # Issue 17: the admin scope is approved explicitly in every authorization.
+            consent_granted=offer is not None and (not offer.pending or consent_now)
+            and (ADMIN_SCOPE not in scopes or consent_now),
             consent_given_now=consent_now,
             now=now,
         )
@@ -243,7 +247,8 @@ def pending_request(record: dict[str, Any]) -> AuthorizationRequest | None:
     oauth_req = StoredAuthorizationRequest(prov.settings.issuer + ENDPOINTS["authorization"], params)
     try:
         grant = oauth_server().get_consent_grant(oauth_req)
-        return parse_request(params, grant.request.client, grant.redirect_uri, grant.request.scope or "")
+        return parse_request(params, grant.request.client, grant.redirect_uri, grant.request.scope or "",
+                             admin_max_auth_age=prov.settings.admin_max_auth_age)
     except (OAuth2Error, AuthorizationError):
         return None
 

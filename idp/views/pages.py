@@ -13,6 +13,7 @@ from common.db import db
 from common.errors import DomainError
 
 from ..catalogue import CATALOGUE
+from ..clients import ADMIN_SCOPE
 from ..errors import InvalidCredentialsError
 from ..i18n import error_text
 from ..release import decide_consent
@@ -167,6 +168,8 @@ def consent() -> Any:
         optional=_claim_rows(req, offer.optional, state.declined), sensitive=_claim_rows(req, offer.sensitive),
         already=_claim_rows(req, offer.already),
         offline="offline_access" in req.scope.split(),
+        # Issue 17: administrative access is shown apart and approved every time.
+        admin=ADMIN_SCOPE in req.scope.split(),
     )
 
 

@@ -37,8 +37,11 @@ def make_admin(services: Any, clock: Any, username: str, *roles: str) -> Admin:
 
 
 def make_admin_client(services: Any) -> RegisteredTestClient:
+    """A first-party administration tool (issue 17: the only kind of client that may hold
+    the admin scope)."""
     row, secret = services.clients.create(
         name="Admin Tool", redirect_uris=["https://admin-tool.example.test/cb"], scopes=["openid", "admin"],
+        first_party=True,
     )
     db.session.commit()
     return RegisteredTestClient(row.client_id, secret, "https://admin-tool.example.test/cb")

@@ -96,8 +96,10 @@ def test_client_credentials_tokens_are_not_administrators(http, services, admin_
     services.p.client_cache.invalidate()
     resp = http.post("/token", data={"grant_type": "client_credentials", "scope": "admin"}, auth=admin_client.auth)
     assert resp.status_code == 200
+    # Issue 17: the admin scope is never granted to a machine token at all.
+    assert "admin" not in resp.get_json().get("scope", "").split()
     api = http.get(f"{API}/me", headers=bearer(resp.get_json()["access_token"]))
-    assert api.status_code == 401
+    assert api.status_code == 403 and 'error="insufficient_scope"' in api.headers["WWW-Authenticate"]
 
 
 def test_account_without_role_is_forbidden_and_the_attempt_audited(http, services, clock, admin_client):

@@ -116,6 +116,22 @@ def test_delete(cli, http):
     assert resp.status_code == 401
 
 
+def test_client_commands_are_audited_as_the_cli(cli):
+    """Issue 17 (and issue 11 item 2): operator commands that change clients go through the
+    audited operations, with the actor admin:cli; the console's own client is refused."""
+    from common.models import AuditEvent
+
+    created = _create_client(cli, "--first-party", "--scope", "openid", "--scope", "admin")
+    cli("clients", "rotate-secret", created["client_id"], "--json")
+    cli("clients", "delete", created["client_id"], "--json")
+    db.session.expire_all()
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("admin.clients.%"))
+                                .order_by(AuditEvent.id)).all()
+    assert [(e.action, e.actor, e.target) for e in events] == [
+        (f"admin.clients.{verb}", "admin:cli", f"client:{created['client_id']}")
+        for verb in ("create", "rotate_secret", "delete")]
+
+
 def test_unknown_client(cli):
     for command in (("clients", "show", "nope"), ("clients", "delete", "nope"), ("clients", "rotate-secret", "nope")):
         result = cli(*command, ok=False)
@@ -132,6 +148,8 @@ def test_unknown_client(cli):
     (("--redirect-uri", "https://a.example.test/cb", "--redirect-uri", "https://b.example.test/cb"),
      "sector identifier"),
     ((), "At least one redirect URI is required."),
+    # Issue 17: the admin scope only for a first-party administration client.
+    (("--redirect-uri", "https://cli.example.test/cb", "--scope", "openid", "--scope", "admin"), "first-party"),
 ])
 def test_clients_create_bad_input_writes_nothing(cli, args, message):
     result = cli("clients", "create", "--name", "Bad", *args, "--json", ok=False)
