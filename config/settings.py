@@ -157,6 +157,14 @@ class Settings(BaseSettings):
         5, ge=1, description="Registry verifications per account (or registration attempt) per hour."
     )
     verify_max_per_ip_hour: int = Field(30, ge=1, description="Registry verifications per client IP per hour.")
+    sms_max_per_phone_day: int = Field(
+        10, ge=1, description="SMS codes sent to one phone number per day, across every purpose (registration, "
+        "second factor, phone verification) and attempt; besides, one a minute per number.",
+    )
+    sms_max_per_ip_hour: int = Field(
+        50, ge=1, description="SMS codes requested from one client IP per hour (keyed hash of the IP); raise it "
+        "behind large carrier-grade NAT pools.",
+    )
 
     # Audit trail retention and alerts (issue 6).
     audit_retention_days: int = Field(
@@ -316,6 +324,8 @@ class Settings(BaseSettings):
             sms_key=_b64(self.sms_key.get_secret_value()) if self.sms_key else b"",
             verify_max_per_account_hour=self.verify_max_per_account_hour,
             verify_max_per_ip_hour=self.verify_max_per_ip_hour,
+            sms_max_per_phone_day=self.sms_max_per_phone_day,
+            sms_max_per_ip_hour=self.sms_max_per_ip_hour,
         )
 
     def alert_thresholds(self) -> AlertThresholds:

@@ -101,9 +101,10 @@ def _drop(kind: str, pid: str) -> None:
 
 
 def _send_sms(purpose: str, target: str, phone: str) -> str | None:
-    """Issue and send a code; returns an error code for the form, or None."""
+    """Issue and send a code; returns an error code for the form, or None. Issue 17:
+    every send is throttled per destination phone and per client IP as well as per target."""
     try:
-        code = services().otp.issue(purpose, target)
+        code = services().otp.issue(purpose, target, phone=phone, client_ip=client_ip())
     except OtpThrottledError:
         return "otp_throttled"
     text = f"【一网】验证码 {code}，5 分钟内有效。请勿告诉他人。"
