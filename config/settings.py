@@ -175,6 +175,18 @@ class Settings(BaseSettings):
         5, ge=1, description="Registry verifications per account (or registration attempt) per hour."
     )
     verify_max_per_ip_hour: int = Field(30, ge=1, description="Registry verifications per client IP per hour.")
+    register_max_per_ip_hour: int = Field(
+        100, ge=1, description="Registration form submissions per client IP per hour, counted before anything else "
+        "is checked (OWASP ASVS 5 §2.4). Generous because carrier-grade NAT puts many citizens behind one address.",
+    )
+    sms_max_per_phone_day: int = Field(
+        10, ge=1, description="SMS codes sent to one phone number per day, across every purpose (registration, "
+        "second factor, phone verification) and attempt; besides, one a minute per number.",
+    )
+    sms_max_per_ip_hour: int = Field(
+        50, ge=1, description="SMS codes requested from one client IP per hour (keyed hash of the IP); raise it "
+        "behind large carrier-grade NAT pools.",
+    )
 
     # Audit trail retention and alerts (issue 6).
     audit_retention_days: int = Field(
@@ -338,6 +350,9 @@ class Settings(BaseSettings):
             sms_key=_b64(self.sms_key.get_secret_value()) if self.sms_key else b"",
             verify_max_per_account_hour=self.verify_max_per_account_hour,
             verify_max_per_ip_hour=self.verify_max_per_ip_hour,
+            register_max_per_ip_hour=self.register_max_per_ip_hour,
+            sms_max_per_phone_day=self.sms_max_per_phone_day,
+            sms_max_per_ip_hour=self.sms_max_per_ip_hour,
         )
 
     def alert_thresholds(self) -> AlertThresholds:

@@ -41,6 +41,11 @@ def normalize_username(value: str) -> str:
     return value.strip().lower()
 
 
+def check_username(value: str) -> bool:
+    """True for a username (normalised) that account creation accepts."""
+    return bool(_USERNAME.match(normalize_username(value)))
+
+
 def normalize_phone(value: str) -> str | None:
     """Normalise a mainland mobile number (optional +86/0086 prefix, spaces, hyphens);
     None when it is not one."""

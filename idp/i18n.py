@@ -124,6 +124,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "register.confirm.title": ("输入短信验证码", "Enter the SMS code"),
     "register.confirm.intro": ("验证码已发送至", "A code was sent to"),
     "register.confirm.submit": ("完成注册", "Finish registration"),
+    "register.duplicate.login": ("登录已有账户", "Log in to the existing account"),
     "mfa.title": ("二次验证", "Second step"),
     "mfa.intro": ("请输入验证器应用中的 6 位动态码。", "Enter the 6-digit code from your authenticator app."),
     "mfa.totp": ("动态码", "Authenticator code"),
@@ -193,6 +194,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err.bad_code": ("验证码错误或已过期。", "The code is wrong or has expired."),
     "err.bad_phone": ("请输入有效的中国大陆手机号码。", "Enter a valid mainland China mobile number."),
     "err.sms_failed": ("短信发送失败，请稍后重试。", "The SMS could not be sent. Please try again later."),
+    "err.registration_throttled": ("来自您所在网络的注册尝试过多，请稍后再试。", "Too many registration attempts from your network. Please try again later."),
+    "err.duplicate_registration": ("已有账户使用了您填写的部分信息，未创建新账户。请直接登录该账户，或修改信息后重新注册。", "An account already exists for some of these details, so no new account was created. Log in to that account, or change the details and register again."),
+    "err.bad_username": ("用户名为 3–64 个字符（字母、数字、_ . -），以字母开头。", "A username has 3-64 characters (letters, digits, '_', '.', '-'), starting with a letter."),
 }
 
 

@@ -244,7 +244,11 @@ class Services:
     @property
     def otp(self) -> OneTimeCodeService:
         if "otp" not in self._cache:
-            self._cache["otp"] = OneTimeCodeService(store=self.p.store, clock=self.p.clock, hasher=self.p.hasher)
+            s = self.p.realname_settings
+            self._cache["otp"] = OneTimeCodeService(
+                store=self.p.store, clock=self.p.clock, hasher=self.p.hasher,
+                max_per_phone_day=s.sms_max_per_phone_day, max_per_ip_hour=s.sms_max_per_ip_hour,
+            )
         return self._cache["otp"]
 
     @property

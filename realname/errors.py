@@ -39,3 +39,9 @@ class VerificationThrottledError(DomainError):
     code = "verification_throttled"
     public_message = "Too many verification attempts. Please try again later."
     status_code = 429
+
+
+class RegistrationThrottledError(DomainError):
+    code = "registration_throttled"
+    public_message = "Too many registration attempts from your network. Please try again later."
+    status_code = 429

@@ -20,6 +20,7 @@ from common.store import Store
 from .errors import (
     DuplicateIdentityError,
     RealnameInputError,
+    RegistrationThrottledError,
     RegistryUnavailableError,
     VerificationFailedError,
     VerificationThrottledError,
@@ -30,6 +31,7 @@ from .models import Identity, RecoveryCode, TotpFactor
 from .names import InvalidNameError, normalize_name
 from .registry import Outcome, RegistryAdapter
 from .settings import RealnameSettings
+from .throttle import Throttle
 from .totp import TotpVerifier, hash_recovery_code, new_recovery_codes
 
 log = logging.getLogger("yiwang.realname")
@@ -143,6 +145,16 @@ class RealnameService:
         ):
             if self._store.incr(key, 3600) > limit:
                 raise VerificationThrottledError("rate limit")
+
+    def throttle_registration(self, client_ip: str) -> None:
+        """Count one registration attempt from ``client_ip`` (keyed hash); raises
+        ``RegistrationThrottledError`` past ``register_max_per_ip_hour`` this hour.
+        Issue 17 / OWASP ASVS 5 §2.4: called before the form is looked at, so no input
+        (valid or not) gets an answer of any kind once the IP is over its limit."""
+        key = "register-rate:ip:" + self._hasher.digest("register-ip", client_ip)
+        if Throttle(store=self._store, clock=self._clock).hit(key, 3600) > self._s.register_max_per_ip_hour:
+            log.info("registration throttled")
+            raise RegistrationThrottledError("rate limit")
 
     def check_registry(
         self, name: str, rid: ResidentId, *, account_key: str, client_ip: str, client_id: str | None = None

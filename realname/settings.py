@@ -21,3 +21,6 @@ class RealnameSettings:
     sms_key: bytes = b""
     verify_max_per_account_hour: int = 5
     verify_max_per_ip_hour: int = 30
+    register_max_per_ip_hour: int = 100
+    sms_max_per_phone_day: int = 10
+    sms_max_per_ip_hour: int = 50

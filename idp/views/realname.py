@@ -16,6 +16,7 @@ from common.errors import DomainError
 from realname.errors import (
     DuplicateIdentityError,
     RealnameInputError,
+    RegistrationThrottledError,
     RegistryUnavailableError,
     VerificationFailedError,
     VerificationThrottledError,
@@ -24,7 +25,7 @@ from realname.otp import OtpThrottledError
 from realname.service import parse_identity_input
 from realname.totp import new_secret, provisioning_uri, qr_svg
 
-from ..accounts import normalize_phone
+from ..accounts import check_username, normalize_phone
 from ..assurance import LEVELS, rank
 from ..errors import DuplicateAccountError, InvalidCredentialsError
 from ..i18n import error_text, translate
@@ -101,9 +102,10 @@ def _drop(kind: str, pid: str) -> None:
 
 
 def _send_sms(purpose: str, target: str, phone: str) -> str | None:
-    """Issue and send a code; returns an error code for the form, or None."""
+    """Issue and send a code; returns an error code for the form, or None. Issue 17:
+    every send is throttled per destination phone and per client IP as well as per target."""
     try:
-        code = services().otp.issue(purpose, target)
+        code = services().otp.issue(purpose, target, phone=phone, client_ip=client_ip())
     except OtpThrottledError:
         return "otp_throttled"
     text = f"【一网】验证码 {code}，5 分钟内有效。请勿告诉他人。"
@@ -136,15 +138,23 @@ def register() -> Any:
 
 @bp.post("/register")
 def register_submit() -> Any:
+    """Issue 17 (OWASP ASVS 5 §2.4, §6.3.8): per-IP throttle first, then the input, the
+    registry check (throttled per ID number and IP), then the SMS code. Whether a phone,
+    username or ID number is already taken is looked at only after the code was right
+    (``register_confirm_submit``), so this step answers the same for taken and free ones."""
     form = {k: request.form.get(k, "")[:64] for k in ("name", "id_number", "phone", "username")}
     iid = request.form.get("interaction", "")
 
     def again(status: int, error: str | None = None, errors: dict[str, str] | None = None) -> Any:
         return render("idp/register.html", status, form=form, errors=errors or {}, error=error, interaction=iid)
 
+    svc = services()
+    try:
+        svc.realname.throttle_registration(client_ip())
+    except RegistrationThrottledError as exc:
+        return again(exc.status_code, _err(exc))
     if not check_csrf():
         return again(400, _msg("csrf.expired"))
-    svc = services()
     today = svc.p.clock.now().date()
     try:
         name, rid = parse_identity_input(form["name"], form["id_number"], today=today)
@@ -155,14 +165,12 @@ def register_submit() -> Any:
         return again(400, errors={"phone": _msg("bad_phone")})
     password = request.form.get("password", "")
     username = form["username"].strip() or None
+    if username and not check_username(username):
+        return again(400, errors={"username": _msg("bad_username")})
     try:
         validate_password(password, context=tuple(x for x in (username, phone, rid.number) if x))
     except WeakPasswordError as exc:
         return again(400, errors={"password": exc.public_message})
-    if svc.realname.account_for_id_number(rid.number) is not None:
-        return again(409, _err(DuplicateIdentityError()))
-    if svc.accounts.find_by_identifier(phone) is not None or (username and svc.accounts.find_by_identifier(username)):
-        return again(409, _err(DuplicateAccountError()))
     try:
         svc.realname.check_registry(
             name, rid, account_key="register:" + svc.realname.id_index(rid.number), client_ip=client_ip(),
@@ -212,15 +220,24 @@ def register_confirm_submit() -> Any:
         return render("idp/register_confirm.html", 400, error=_msg("bad_code"), **page)
     today = svc.p.clock.now().date()
     name, rid = parse_identity_input(data["name"], data["id_number"], today=today)
+    # Issue 17 / OWASP ASVS 5 §6.3.8: duplicates are looked at only here, after the
+    # registry check and the phone proof, and answered alike whichever detail is taken.
+    username = data["username"]
+    if (svc.realname.account_for_id_number(rid.number) is not None
+            or svc.accounts.find_by_identifier(data["phone"]) is not None
+            or (username and svc.accounts.find_by_identifier(username) is not None)):
+        return _registration_taken(pid, data)
     try:
         account = svc.accounts.create(
-            username=data["username"], password=None, password_hash=data["password_hash"], phone=data["phone"]
+            username=username, password=None, password_hash=data["password_hash"], phone=data["phone"]
         )
         svc.accounts.mark_phone_verified(account)
         identity = svc.realname.bind_identity(account.id, name, rid)
-    except (DuplicateAccountError, DuplicateIdentityError) as exc:
+    except (DuplicateAccountError, DuplicateIdentityError):
+        # The unique constraints stay the final guard (a concurrent registration).
         db.session.rollback()
-        return render("idp/register_confirm.html", 409, error=_err(exc), **page)
+        return _registration_taken(pid, data)
+    svc.audit.record("account.register", actor=f"account:{account.id}", ip=client_ip())
     amr = ["pwd", "sms"]
     try:
         # 三要素: the carrier confirms the phone is this person's → a bound factor (cn-l2).
@@ -237,6 +254,20 @@ def register_confirm_submit() -> Any:
     response = _see_other(_next_after(data.get("interaction") or None))
     set_sso_cookie(response, cookie)
     return response
+
+
+def _registration_taken(pid: str, data: dict[str, Any]) -> Any:
+    """Nothing was created: the registration form again, filled in with what the citizen
+    typed (all but the password), one message for every kind of duplicate and a way to log
+    in. The pending step ends: its code is used, and another try needs a new proof."""
+    _drop("register", pid)
+    services().audit.record("account.register", actor="anonymous", outcome="denied", reason="duplicate",
+                            ip=client_ip())
+    db.session.commit()  # the audit event only
+    form = {"name": data["name"], "id_number": data["id_number"], "phone": data["phone"],
+            "username": data["username"] or ""}
+    return render("idp/register.html", 409, form=form, errors={}, error=_msg("duplicate_registration"),
+                  interaction=data.get("interaction", ""), duplicate=True)
 
 
 # -- second factor ---------------------------------------------------------------------

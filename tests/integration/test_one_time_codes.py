@@ -26,27 +26,27 @@ def otp(store, clock):
 
 
 def test_code_is_single_use(otp):
-    code = otp.issue("phone", "13800138000")
+    code = otp.issue("phone", "13800138000", phone="13800138000", client_ip="10.0.0.1")
     assert len(code) == 6 and code.isdigit()
     assert otp.verify("phone", "13800138000", code)
     assert not otp.verify("phone", "13800138000", code)
 
 
 def test_code_is_bound_to_purpose_and_target(otp):
-    code = otp.issue("phone", "13800138000")
+    code = otp.issue("phone", "13800138000", phone="13800138000", client_ip="10.0.0.1")
     assert not otp.verify("login", "13800138000", code)
     assert not otp.verify("phone", "13900000000", code)
     assert otp.verify("phone", "13800138000", code)
 
 
 def test_code_expires_by_the_clock(otp, clock):
-    code = otp.issue("phone", "13800138000")
+    code = otp.issue("phone", "13800138000", phone="13800138000", client_ip="10.0.0.1")
     clock.advance(CODE_TTL)
     assert not otp.verify("phone", "13800138000", code)
 
 
 def test_wrong_attempts_kill_the_code(otp):
-    code = otp.issue("phone", "13800138000")
+    code = otp.issue("phone", "13800138000", phone="13800138000", client_ip="10.0.0.1")
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     for _ in range(MAX_ATTEMPTS):
         assert not otp.verify("phone", "13800138000", wrong)
@@ -54,14 +54,14 @@ def test_wrong_attempts_kill_the_code(otp):
 
 
 def test_resend_is_throttled(otp):
-    otp.issue("phone", "13800138000")
+    otp.issue("phone", "13800138000", phone="13800138000", client_ip="10.0.0.1")
     with pytest.raises(OtpThrottledError):
-        otp.issue("phone", "13800138000")
-    otp.issue("phone", "13900000000")  # another target is independent
+        otp.issue("phone", "13800138000", phone="13800138000", client_ip="10.0.0.1")
+    otp.issue("phone", "13900000000", phone="13900000000", client_ip="10.0.0.1")  # another target is independent
 
 
 def test_codes_are_not_stored_in_clear(otp, store):
-    code = otp.issue("phone", "13800138000")
+    code = otp.issue("phone", "13800138000", phone="13800138000", client_ip="10.0.0.1")
     raw = b"".join(v or b"" for v in store.get_many(*[k.decode().removeprefix(store._prefix) for k in
                                                       store._redis.scan_iter(match=store._prefix + "*")]))
     assert code.encode() not in raw and b"13800138000" not in raw
