@@ -50,6 +50,12 @@ def validate_role(role: str) -> Role:
                                + ", ".join(r.value for r in Role) + ".") from None
 
 
+def holds_any_role(session: Session, account_id: int) -> bool:
+    """Whether the account holds an administrator role now (the identity provider asks,
+    through ``Provider.is_administrator``, to refuse SMS as their second factor)."""
+    return session.scalars(select(AdminRole.id).where(AdminRole.account_id == account_id).limit(1)).first() is not None
+
+
 class AdminService(AuditedOperations):
     area = "admins"
 

@@ -111,10 +111,9 @@ class SessionAdminService(AuditedOperations):
         return self._notify(self._sessions.end_all_of_account(account_id))
 
     def _notify(self, ended: list[SsoSession]) -> EndedSessions:
-        deliveries: list[LogoutDelivery] = []
-        for sso in ended:
-            # Back-Channel Logout §2.5: every client of the session that registered a URI.
-            deliveries += self._logout.schedule_backchannel(sso)
+        # Back-Channel Logout §2.5: every client of the session that registered a URI; the
+        # sessions' tokens are revoked as at the citizen's own logout (issue 17).
+        deliveries = self._logout.ended(ended)
         return EndedSessions(tuple(s.sid for s in ended), tuple(deliveries))
 
     def deliver(self, ended: EndedSessions) -> int:

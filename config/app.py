@@ -87,6 +87,9 @@ def create_app(
     realname_settings = settings.realname_settings()
     provider_overrides.setdefault("http_registry", Provider.build_registry(realname_settings))
     provider_overrides.setdefault("sms", Provider.build_sms(realname_settings))
+    from admin.admins import holds_any_role
+
+    provider_overrides.setdefault("is_administrator", holds_any_role)
     provider = Provider(
         realname_settings=realname_settings,
         settings=settings.idp_settings(),

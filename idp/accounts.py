@@ -28,6 +28,7 @@ from .errors import (
     DuplicateAccountError,
     InvalidCredentialsError,
     LoginThrottledError,
+    SecondFactorLockedError,
 )
 from .models import Account
 from .passwords import PasswordHasher, validate_password
@@ -241,10 +242,20 @@ class AccountService:
             raise LoginThrottledError("throttled")
 
         account = self.find_by_identifier(identifier)
+        # Issue 17: the limit holds per account too, whichever identifier names it (username,
+        # phone, ID number), so cycling identifiers does not multiply the guesses.
+        acct_key = "login-fail:acct:" + self._hasher.digest("login-acct", str(account.id)) if account else None
+        if acct_key and self._failures(acct_key, now, s.login_lockout_seconds) >= s.login_max_failures:
+            self._passwords.verify(None, password)
+            throttled = LoginThrottledError("account throttled")
+            throttled.account_id = account.id if account else None
+            raise throttled
         ok = self._passwords.verify(account.password_hash if account else None, password)
         if not ok or account is None:
             self._count_failure(ident_key, now, s.login_lockout_seconds)
             self._count_failure(ip_key, now, 3600)
+            if acct_key:
+                self._count_failure(acct_key, now, s.login_lockout_seconds)
             failure = InvalidCredentialsError("bad password or unknown identifier")
             failure.account_id = account.id if account else None
             raise failure
@@ -253,6 +264,8 @@ class AccountService:
             disabled.account_id = account.id
             raise disabled
         self._store.delete(ident_key, ident_key + ":since")
+        if acct_key:
+            self._store.delete(acct_key, acct_key + ":since")
         if account.password_hash and self._passwords.needs_rehash(account.password_hash):
             account.password_hash = self._passwords.hash(password)
         return AuthenticatedAccount(account.id, account.subject_seed, ("pwd",))
@@ -271,6 +284,33 @@ class AccountService:
     def _count_failure(self, key: str, now: int, window: int) -> None:
         self._store.set_if_absent(key + ":since", str(now).encode(), window)
         self._store.incr(key, window)
+
+    # -- second-factor attempts (issue 17) -------------------------------------------
+
+    def _mfa_key(self, account_id: int) -> str:
+        return "mfa-fail:acct:" + self._hasher.digest("mfa-acct", str(account_id))
+
+    def check_second_factor_allowed(self, account_id: int) -> None:
+        """Raise ``SecondFactorLockedError`` while the account is past
+        ``mfa_max_failures`` wrong one-time codes in the window (OWASP ASVS 5 §6.3.1:
+        TOTP, recovery and SMS codes counted together, per account; a correct password
+        does not reset the count, so a pending login cannot be restarted to get more
+        guesses)."""
+        s = self._settings
+        if self._failures(self._mfa_key(account_id), self._clock.timestamp(), s.mfa_lockout_seconds) >= s.mfa_max_failures:
+            raise SecondFactorLockedError(f"account {account_id}")
+
+    def count_second_factor_failure(self, account_id: int) -> bool:
+        """Count one wrong code; True when the account is now locked out of second
+        factors for the window."""
+        s, key = self._settings, self._mfa_key(account_id)
+        now = self._clock.timestamp()
+        self._count_failure(key, now, s.mfa_lockout_seconds)
+        return self._failures(key, now, s.mfa_lockout_seconds) >= s.mfa_max_failures
+
+    def clear_second_factor_failures(self, account_id: int) -> None:
+        key = self._mfa_key(account_id)
+        self._store.delete(key, key + ":since")
 
     def mark_phone_verified(self, account: Account) -> None:
         account.phone_verified_at = self._clock.now()

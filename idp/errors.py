@@ -26,6 +26,23 @@ class AccountDisabledError(InvalidCredentialsError):
     code = "account_disabled"
 
 
+class SecondFactorLockedError(DomainError):
+    """Too many wrong one-time codes for the account in the window (issue 17)."""
+
+    code = "too_many_attempts"
+    public_message = "Too many wrong codes. Wait a while before trying again."
+    status_code = 429
+
+
+class CurrentFactorRequiredError(DomainError):
+    """Replacing an authenticator needs a code from the current one, or a recovery code
+    (issue 17); otherwise an administrator's audited reset."""
+
+    code = "current_factor_required"
+    public_message = "Enter a code from your current authenticator, or a recovery code, to replace it."
+    status_code = 400
+
+
 class DuplicateAccountError(ValidationError):
     code = "duplicate_account"
     public_message = "An account with this username or phone number already exists."

@@ -35,6 +35,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "consent.sensitive_confirm": ("我单独同意本次向该应用提供上述敏感个人信息",
                                   "I separately agree to share the sensitive information above with this portal, "
                                   "this time"),
+    "totp.replace_help": ("您已绑定身份验证器。更换前，请输入当前验证器显示的验证码或一个恢复码；"
+                          "如已全部丢失，请联系管理员重置。",
+                          "You already have an authenticator. To replace it, enter a code from it or one of your "
+                          "recovery codes; if you lost both, ask an administrator to reset it."),
+    "totp.current": ("当前验证器的验证码或恢复码", "Code from your current authenticator, or a recovery code"),
+    "err.current_factor_required": ("请输入当前验证器的验证码或恢复码，才能更换验证器。",
+                                    "Enter a code from your current authenticator, or a recovery code, to replace it."),
+    "err.too_many_attempts": ("验证码错误次数过多，请稍后再试。", "Too many wrong codes. Wait a while before trying again."),
     "consent.admin": ("管理权限（每次单独确认）", "Administrative access (confirmed every time)"),
     "consent.admin_help": ("该应用请求以您的管理员身份调用统一身份认证的管理接口，可按您的管理员角色查看和修改系统数据。"
                            "只有在您本人刚刚启动该管理工具时才应同意；每次都需重新确认，不会记住。",

@@ -78,6 +78,18 @@ class LogoutService:
         self._post = post
         self._audit = audit
 
+    def ended(self, sessions: list[SsoSession], *, keep_offline: bool = True) -> list[LogoutDelivery]:
+        """What follows the end of sessions (already removed from the store): their tokens
+        are revoked (``TokenService.revoke_session``; offline_access grants survive a
+        logout unless ``keep_offline`` is False) and one back-channel logout delivery is
+        scheduled per client with a logout URI. Send the deliveries with ``deliver``
+        once the transaction has committed. Flushes."""
+        deliveries: list[LogoutDelivery] = []
+        for sso in sessions:
+            self._tokens.revoke_session(sso.account_id, sso.sid, keep_offline=keep_offline)
+            deliveries += self.schedule_backchannel(sso)
+        return deliveries
+
     def schedule_backchannel(self, sso: SsoSession) -> list[LogoutDelivery]:
         """One pending delivery per client of the session that registered a
         back-channel logout URI. Flushes."""

@@ -31,13 +31,23 @@ from .consent import ConsentService
 from .disclosures import DisclosureService
 from .keys import KeyCache, KeyService
 from .logout import LogoutService, PostResult, http_post_form
-from .models import Account
+from .models import Account, LogoutDelivery
 from .passwords import PasswordHasher
 from .reidentification import SubjectResolver
 from .sessions import SessionService
 from .settings import IdpSettings
 from .subjects import subject_for
 from .tokens import TokenService
+
+# Issue 17: the owner hears of every credential change, on the phone they proved.
+CHANGE_NOTICES = {
+    "password": "【一网】您的统一身份认证账号密码已修改，其他设备上的登录已退出。如非本人操作，请立即联系客服。",
+    "totp": "【一网】您的统一身份认证账号已更换身份验证器，其他设备上的登录已退出。如非本人操作，请立即联系客服。",
+}
+
+
+def _nobody(session: Session, account_id: int) -> bool:
+    return False
 
 
 class Metrics(Protocol):
@@ -74,6 +84,9 @@ class Provider:
     # between logins.
     trusted_ca_cache: TrustedCaCache = field(default_factory=TrustedCaCache)
     cert_validator: CertificateValidator | None = None
+    # Whether an account holds an administrator role (wired by the composition root from
+    # admin/, which idp may not import): such accounts never use SMS as a second factor.
+    is_administrator: Callable[[Session, int], bool] = _nobody
 
     def validator(self) -> CertificateValidator:
         if self.cert_validator is None:
@@ -264,6 +277,33 @@ class Services:
                 self.session, clock=self.p.clock, create_account=lambda: self.accounts.create_organization().id
             )
         return self._cache["legal"]
+
+    def sms_second_factor_allowed(self, account: Account) -> bool:
+        """SMS as a second factor: a verified phone, and never for an administrator
+        (issue 17; SIM swap, NIST SP 800-63B §5.1.3.3 restricted authenticator)."""
+        return bool(account.phone_verified_at and account.phone_enc) and not self.p.is_administrator(
+            self.session, account.id)
+
+    def credentials_changed(self, account: Account, *, keep_sid: str | None, change: str,
+                            client_ip: str) -> list[LogoutDelivery]:
+        """After a password change or a replaced authenticator (issue 17): every other SSO
+        session of the account ends (back-channel logout scheduled, returned for delivery
+        after the commit), every refresh-token family is revoked, the owner is told by SMS
+        on a verified phone, and one audit event ``account.credentials_changed`` records
+        it. Flushes."""
+        others = [s for s in self.sessions.of_account(account.id) if s.sid != keep_sid]
+        ended = [e for e in (self.sessions.end_by_sid(s.sid) for s in others) if e is not None]
+        deliveries = self.logout.ended(ended, keep_offline=False)
+        grants = self.tokens.revoke_all_of_account(account.id)
+        phone = self.accounts.phone_of(account) if account.phone_verified_at else None
+        notified = False
+        if phone:
+            text = CHANGE_NOTICES.get(change, CHANGE_NOTICES["password"])
+            notified = self.p.sms.send(phone, text)
+        self.audit.record("account.credentials_changed", actor=f"account:{account.id}", target=f"account:{account.id}",
+                          ip=client_ip, details={"change": change, "sessions_ended": len(ended),
+                                                 "grants_revoked": grants, "owner_notified": notified})
+        return deliveries
 
     def session_acr(self, account_id: int, amr: list[str]) -> str:
         """The level this login reached: identity proofing now, factors used at login."""

@@ -44,6 +44,9 @@ class SsoSession:
     # What this login established beyond the account: for a certificate login the CA
     # ({"cert_issuer": {"name", "province"}}). Never personal data.
     context: dict[str, Any] = field(default_factory=dict)
+    # Issue 17: factors enrolled in this session (RFC 8176 names). They never raise this
+    # session's amr/acr: a session cannot vouch for an authenticator it added itself.
+    enrolled: list[str] = field(default_factory=list)
 
 
 class SessionService:
@@ -129,6 +132,17 @@ class SessionService:
         new_cookie = random_token(32)
         self._save(self._key(new_cookie), current)
         return new_cookie, current
+
+    def mark_enrolled(self, cookie: str | None, factor: str) -> SsoSession | None:
+        """Record that ``factor`` was enrolled in this session (issue 17); None when
+        there is no live session."""
+        current = self.get(cookie)
+        if current is None:
+            return None
+        if factor not in current.enrolled:
+            current.enrolled.append(factor)
+            self._save(self._key(cookie or ""), current)
+        return current
 
     def add_client(self, sid: str, client_id: str) -> None:
         key = self._store.get(f"sso-sid:{sid}")

@@ -250,8 +250,20 @@ class TokenService:
         if not isinstance(jti, str):
             raise InvalidTokenError("no jti")
         gid = claims.get("gid")
+        sid = claims.get("sid")
         keys = [f"revoked-jti:{jti}"] + ([f"revoked-grant:{gid}"] if gid else [])
-        if any(v is not None for v in self._store.get_many(*keys)):
+        if isinstance(sid, str):
+            # One round trip for all three (DESIGN.md §7 hot-path budget).
+            keys.append(f"revoked-sid:{sid}")
+        values = self._store.get_many(*keys)
+        if isinstance(sid, str) and values[-1] is not None:
+            # The session ended (logout, credential change) at that time: what was issued in
+            # it before is revoked; a later token (an offline_access refresh) is not.
+            ended_at = int(values[-1])
+            values = values[:-1]
+            if int(claims.get("iat", 0)) <= ended_at:
+                raise InvalidTokenError("session ended")
+        if any(v is not None for v in values):
             raise InvalidTokenError("revoked")
         account_id = None
         if "aid" in claims:
@@ -292,6 +304,37 @@ class TokenService:
             .where(RefreshToken.family_id == grant_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+
+    def revoke_session(self, account_id: int, sid: str, *, keep_offline: bool) -> int:
+        """Revoke what one SSO session issued (OIDC Core §11, RFC 7009 §2.1): its access
+        tokens (by ``sid`` in the store, until the longest could expire) and its refresh
+        token families. ``keep_offline``: families with ``offline_access`` stay — they are
+        meant to outlive the login (a citizen's logout); a credential change passes False.
+        Returns how many families were revoked."""
+        now = self._clock.timestamp()
+        self._store.set(f"revoked-sid:{sid}", str(now).encode(), self._s.access_token_ttl + 60)
+        # By account (indexed), then sid: an account has few refresh families.
+        rows = self._session.execute(
+            select(RefreshToken.family_id, RefreshToken.scope).where(
+                RefreshToken.account_id == account_id, RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None)
+            )
+        ).all()
+        families = {f for f, scope in rows if not (keep_offline and "offline_access" in scope.split())}
+        for family in families:
+            self.revoke_grant(family)
+        return len(families)
+
+    def revoke_all_of_account(self, account_id: int) -> int:
+        """Revoke every live refresh-token family of the account and their access tokens
+        (a password change or a factor replaced: whatever was obtained before may have
+        been an attacker's). Returns how many families."""
+        families = set(self._session.scalars(
+            select(RefreshToken.family_id).where(RefreshToken.account_id == account_id,
+                                                 RefreshToken.revoked_at.is_(None))
+        ))
+        for family in families:
+            self.revoke_grant(family)
+        return len(families)
 
     def revoke_grants_of(self, account_id: int, client_id: str) -> int:
         """Revoke every live grant of one account at one client (consent withdrawn): the

@@ -65,6 +65,8 @@ class TotpVerifier:
         for offset in (0, -1, 1):
             step = now // 30 + offset
             if constant_time_equals(totp.at(step * 30), code):
-                key = "totp-used:" + self._hasher.digest("totp-step", f"{replay_key}\x00{step}")
+                # Once per secret and step: replacing an authenticator takes a code of the old
+                # one and of the new one, which may fall in the same step (issue 17).
+                key = "totp-used:" + self._hasher.digest("totp-step", f"{replay_key}\x00{secret}\x00{step}")
                 return self._store.set_if_absent(key, b"1", 120)
         return False

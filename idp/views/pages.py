@@ -293,7 +293,8 @@ def _finish_logout(plr: str | None, state: str | None) -> Any:
     frontchannel: list[str] = []
     deliveries = []
     if sso is not None:
-        deliveries = svc.logout.schedule_backchannel(sso)
+        # Issue 17: logout revokes the session's tokens too (offline_access grants aside).
+        deliveries = svc.logout.ended([sso])
         frontchannel = svc.logout.frontchannel_urls(sso)
     db.session.commit()
     # Back-Channel Logout §2.5: notify now; failures stay pending for retries.

@@ -27,7 +27,12 @@ from realname.totp import new_secret, provisioning_uri, qr_svg
 
 from ..accounts import check_username, normalize_phone
 from ..assurance import LEVELS, rank
-from ..errors import DuplicateAccountError, InvalidCredentialsError
+from ..errors import (
+    CurrentFactorRequiredError,
+    DuplicateAccountError,
+    InvalidCredentialsError,
+    SecondFactorLockedError,
+)
 from ..i18n import error_text, translate
 from ..models import Account
 from ..passwords import WeakPasswordError, validate_password
@@ -279,6 +284,20 @@ def start_second_factor(account_id: int, iid: str | None, *, stepup: bool) -> An
     return _see_other(url_for("idp.mfa", pending=pid))
 
 
+def _second_factor(svc: Any, account: Account, form: Any) -> str | None:
+    """The RFC 8176 method of the code the form carries, if it is right: ``otp`` for a
+    TOTP or recovery code, ``sms`` for an SMS code (never for administrators). None when
+    no code is right."""
+    totp, recovery, sms = (form.get(k, "").strip()[:20] for k in ("totp", "recovery", "sms"))
+    if totp and svc.realname.verify_totp(account.id, totp):
+        return "otp"
+    if recovery and svc.realname.use_recovery_code(account.id, recovery):
+        return "otp"  # a one-time password from the recovery list (RFC 8176 "otp")
+    if sms and svc.sms_second_factor_allowed(account) and svc.otp.verify("login", f"acct:{account.id}", sms):
+        return "sms"
+    return None
+
+
 def _mfa_page(pid: str, data: dict[str, Any], status: int = 200, error: str | None = None,
               notice: str | None = None) -> Any:
     svc = services()
@@ -289,7 +308,7 @@ def _mfa_page(pid: str, data: dict[str, Any], status: int = 200, error: str | No
         req = pending_request(record) if record else None
         if req is not None:
             allow_form_target(req.redirect_uri)
-    can_sms = bool(account and account.phone_verified_at and account.phone_enc)
+    can_sms = bool(account and svc.sms_second_factor_allowed(account))
     return render("idp/mfa.html", status, pending=pid, has_totp=svc.realname.has_totp(data["account_id"]),
                   can_sms=can_sms, error=error, notice=notice)
 
@@ -318,38 +337,48 @@ def mfa_submit() -> Any:
         return render("idp/error.html", 400, error="login_expired")
     if request.form.get("action") == "send_sms":
         phone = svc.accounts.phone_of(account)
-        if not (phone and account.phone_verified_at):
+        if not (phone and svc.sms_second_factor_allowed(account)):
             return _mfa_page(pid, data, 400, _msg("bad_phone"))
         failure = _send_sms("login", f"acct:{account.id}", phone)
         if failure:
             return _mfa_page(pid, data, 429, _msg(failure))
         return _mfa_page(pid, data, notice=_msg("mfa.sms_sent"))
-    used: str | None = None
-    totp, recovery, sms = (request.form.get(k, "").strip()[:20] for k in ("totp", "recovery", "sms"))
-    if totp and svc.realname.verify_totp(account.id, totp):
-        used = "otp"
-    elif recovery and svc.realname.use_recovery_code(account.id, recovery):
-        used = "otp"  # a one-time password from the recovery list (RFC 8176 "otp")
-    elif sms and account.phone_verified_at and svc.otp.verify("login", f"acct:{account.id}", sms):
-        used = "sms"
+    try:
+        # Issue 17: one per-account count of wrong codes, whatever the pending login.
+        svc.accounts.check_second_factor_allowed(account.id)
+    except SecondFactorLockedError:
+        _drop("mfa", pid)
+        svc.audit.record("mfa.failure", actor=f"account:{account.id}", outcome="denied", reason="locked",
+                         ip=client_ip())
+        db.session.commit()
+        return render("idp/error.html", 429, error="too_many_attempts")
+    used = _second_factor(svc, account, request.form)
     if used is None:
         data["failures"] = int(data.get("failures", 0)) + 1
+        locked = svc.accounts.count_second_factor_failure(account.id)
+        too_many = locked or data["failures"] >= MFA_MAX_FAILURES
         # Audited and committed although the login does not go on.
         svc.audit.record("mfa.failure", actor=f"account:{account.id}", outcome="denied",
-                         reason="too_many_attempts" if data["failures"] >= MFA_MAX_FAILURES else "bad_code",
+                         reason="too_many_attempts" if too_many else "bad_code",
                          ip=client_ip(), details={"attempt": data["failures"]})
         db.session.commit()
-        if data["failures"] >= MFA_MAX_FAILURES:
+        if too_many:
             _drop("mfa", pid)
             return render("idp/error.html", 401, error="too_many_attempts")
         _update("mfa", pid, data)
         return _mfa_page(pid, data, 401, _msg("bad_code"))
     _drop("mfa", pid)
+    svc.accounts.clear_second_factor_failures(account.id)
     svc.audit.record("mfa.success", actor=f"account:{account.id}", ip=client_ip(),
                      details={"factor": used, "stepup": bool(data.get("stepup"))})
     iid = data.get("interaction") or None
     if data.get("stepup"):
         current = svc.sessions.get(sso_cookie())
+        if current is not None and used in current.enrolled:
+            # Issue 17: an authenticator enrolled in this session does not raise it; a new
+            # login with it does (the session alone cannot vouch for its own factor).
+            db.session.commit()
+            return _see_other(url_for("idp.login", interaction=iid) if iid else url_for("idp.account"))
         amr = list(dict.fromkeys([*(current.amr if current else ["pwd"]), used]))
         result = svc.sessions.reauthenticate(sso_cookie(), add_amr=[used], acr=svc.session_acr(account.id, amr))
         if result is None:
@@ -394,11 +423,16 @@ def stepup() -> Any:
     if identity is None:
         allow_form_target(req.redirect_uri)
         return render("idp/verify.html", form={}, errors={}, error=None, interaction=iid)
+    sms_bound = bool(identity.phone_bound_at) and svc.sms_second_factor_allowed(account)
     if svc.realname.has_totp(account.id):
+        if "otp" in sso.enrolled and not sms_bound:
+            # Issue 17: the authenticator was enrolled in this very session, which cannot
+            # vouch for it: a new login with the password and the authenticator can.
+            return _see_other(url_for("idp.login", interaction=iid))
         return start_second_factor(account.id, iid, stepup=True)
-    if account.phone_verified_at and identity.phone_bound_at:
+    if sms_bound:
         return start_second_factor(account.id, iid, stepup=True)
-    # No bound factor yet: enrolling an authenticator proves possession of it.
+    # No bound factor yet: enrol an authenticator, then log in with it.
     return _see_other(url_for("idp.totp", interaction=iid))
 
 
@@ -507,10 +541,13 @@ def totp() -> Any:
     _, acct = current
     svc = services()
     secret = svc.realname.start_totp_enrollment(acct.id, new_secret())
+    return _totp_page(acct, secret, request.args.get("interaction", ""))
+
+
+def _totp_page(acct: Account, secret: str, iid: str, status: int = 200, error: str | None = None) -> Any:
     label = acct.username or f"account-{acct.subject_seed[:6]}"
-    iid = request.args.get("interaction", "")
-    return render("idp/totp.html", qr=Markup(qr_svg(provisioning_uri(secret, label))), secret=secret,  # noqa: S704 - SVG we generated
-                  interaction=iid, error=None)
+    return render("idp/totp.html", status, qr=Markup(qr_svg(provisioning_uri(secret, label))), secret=secret,  # noqa: S704 - SVG we generated
+                  interaction=iid, error=error, replacing=services().realname.has_totp(acct.id))
 
 
 @bp.post("/account/totp")
@@ -523,24 +560,48 @@ def totp_submit() -> Any:
     svc = services()
     if not check_csrf():
         return render("idp/error.html", 400, error="csrf")
+    secret = svc.realname.pending_totp_secret(acct.id)
+    if secret is None:
+        return _see_other(url_for("idp.totp", interaction=iid))
+    replacing = svc.realname.has_totp(acct.id)
+    if replacing:
+        # Issue 17: replacing an authenticator needs the current one (a code or a recovery
+        # code), counted like every second-factor attempt; otherwise an administrator's
+        # audited reset (admin.accounts.reset_mfa).
+        try:
+            svc.accounts.check_second_factor_allowed(acct.id)
+        except SecondFactorLockedError as exc:
+            return _totp_page(acct, secret, iid, 429, _err(exc))
+        if _second_factor(svc, acct, {"totp": request.form.get("current", ""),
+                                      "recovery": request.form.get("current", "")}) is None:
+            svc.accounts.count_second_factor_failure(acct.id)
+            svc.audit.record("mfa.failure", actor=f"account:{acct.id}", outcome="denied",
+                             reason="current_factor_required", ip=client_ip(), details={"purpose": "replace"})
+            db.session.commit()
+            return _totp_page(acct, secret, iid, 400, _err(CurrentFactorRequiredError()))
     codes = svc.realname.confirm_totp(acct.id, request.form.get("code", "")[:12])
     if codes is None:
-        secret = svc.realname.pending_totp_secret(acct.id)
-        if secret is None:
-            return _see_other(url_for("idp.totp", interaction=iid))
-        label = acct.username or f"account-{acct.subject_seed[:6]}"
-        return render("idp/totp.html", 400, qr=Markup(qr_svg(provisioning_uri(secret, label))), secret=secret,  # noqa: S704
-                      interaction=iid, error=_msg("bad_code"))
-    # Entering a code from the new authenticator is a possession proof in this login.
-    sso = svc.sessions.get(sso_cookie())
-    amr = list(dict.fromkeys([*(sso.amr if sso else ["pwd"]), "otp"]))
-    result = svc.sessions.reauthenticate(sso_cookie(), add_amr=["otp"], acr=svc.session_acr(acct.id, amr))
+        return _totp_page(acct, secret, iid, 400, _msg("bad_code"))
+    # Issue 17: the new authenticator does not raise this session's amr/acr (the session
+    # is as strong as the login that made it); it counts from the next login.
+    sso = svc.sessions.mark_enrolled(sso_cookie(), "otp")
+    svc.audit.record("mfa.enroll", actor=f"account:{acct.id}", target=f"account:{acct.id}", ip=client_ip(),
+                     details={"factor": "totp", "replaced": replacing})
+    deliveries = svc.credentials_changed(acct, keep_sid=sso.sid if sso else None, change="totp",
+                                         client_ip=client_ip())
     db.session.commit()
+    _deliver(deliveries)
     body, status = render("idp/recovery_codes.html", codes=codes, next_url=_next_after(iid or None))
-    response = make_response(body, status)
-    if result is not None:
-        set_sso_cookie(response, result[0])
-    return response
+    return make_response(body, status)
+
+
+def _deliver(deliveries: list[Any]) -> None:
+    """Back-Channel Logout §2.5: notify once the change has committed; failures stay
+    pending for ``flask logout deliver``."""
+    if deliveries:
+        for row in deliveries:
+            services().logout.deliver(row)
+        db.session.commit()
 
 
 @bp.get("/account/phone")
@@ -608,7 +669,11 @@ def password_submit() -> Any:
     # Re-authentication: a new cookie value for this session.
     sso = svc.sessions.get(sso_cookie())
     result = svc.sessions.reauthenticate(sso_cookie(), add_amr=[], acr=sso.acr if sso else "cn-l0")
+    # Issue 17: every other session ends and every refresh token dies; the owner is told.
+    deliveries = svc.credentials_changed(acct, keep_sid=sso.sid if sso else None, change="password",
+                                         client_ip=client_ip())
     db.session.commit()
+    _deliver(deliveries)
     response = _see_other(url_for("idp.account", saved=1))
     if result is not None:
         set_sso_cookie(response, result[0])
