@@ -22,6 +22,14 @@ PROMPTS = {"none", "login", "consent", "select_account"}
 # match service, cn-l4 a certificate login.
 STEP_UP_LIMIT = "cn-l2"
 RESPONSE_MODES = ("query", "form_post")
+# Issue 17: the authorization request parameters this provider reads, each with a size
+# cap. Nothing else of a request is kept while the citizen logs in (the pending
+# interaction is bounded), and a request with an oversized value is refused.
+PARAMETER_LIMITS = {
+    "response_type": 64, "client_id": 64, "redirect_uri": 2000, "scope": 1024, "state": 2048, "nonce": 512,
+    "code_challenge": 128, "code_challenge_method": 16, "prompt": 64, "max_age": 10, "login_hint": 256,
+    "id_token_hint": 8192, "acr_values": 512, "claims": 8192, "ui_locales": 256, "response_mode": 32,
+}
 
 
 class AuthorizationError(Exception):
@@ -68,10 +76,13 @@ def parse_request(
         raise AuthorizationError("request_not_supported", "Request objects are not supported.")
     if params.get("request_uri"):
         raise AuthorizationError("request_uri_not_supported", "request_uri is not supported.")
-    for name in ("code_challenge", "code_challenge_method", "nonce", "prompt", "max_age", "response_mode", "claims"):
-        if len(params.getlist(name)) > 1:
+    for name, limit in PARAMETER_LIMITS.items():
+        values = params.getlist(name)
+        if len(values) > 1:
             # RFC 6749 §3.1: parameters must not be repeated.
             raise AuthorizationError("invalid_request", f"Repeated parameter {name}.")
+        if values and len(values[0]) > limit:
+            raise AuthorizationError("invalid_request", f"{name} is too long.")
     mode = params.get("response_mode") or "query"
     if mode not in RESPONSE_MODES:
         # OAuth 2.0 Multiple Response Types §2.1 / Form Post Response Mode: only query and

@@ -6,12 +6,15 @@ import json
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from cryptography.exceptions import InvalidTag
 from flask import current_app, g, render_template, request, session
 from werkzeug.datastructures import MultiDict
 
 from common.crypto import constant_time_equals, random_token
 from common.db import db
+from common.errors import DomainError
 
+from ..authorize import PARAMETER_LIMITS
 from ..i18n import choose_locale, translate
 from ..provider import Provider, Services
 from ..server import YiwangServer
@@ -132,15 +135,38 @@ def clear_sso_cookie(response: Any) -> None:
 # -- pending authorization requests ---------------------------------------------------
 
 
+class InteractionThrottledError(DomainError):
+    """Too many new pending authorization requests from one client IP (issue 17)."""
+
+    code = "too_many_requests"
+    public_message = "Too many sign-in attempts from your network. Please wait a few minutes."
+    status_code = 429
+
+
+def _put_interaction(iid: str, record: dict[str, Any]) -> None:
+    # Encrypted like every other pending step (login_hint and id_token_hint are personal
+    # data), bound to its id so one record cannot be swapped for another.
+    blob = provider().cipher.encrypt(json.dumps(record), f"interaction.{iid}")
+    provider().store.set(f"interaction:{iid}", blob.encode(), INTERACTION_TTL)
+
+
 def save_interaction(params: MultiDict[str, str], *, created_at: int, consent_done: bool = False) -> str:
+    """Park an authorization request (already validated by ``parse_request``) while the
+    citizen logs in or consents. Issue 17: only the parameters the provider reads are
+    kept (each capped by ``PARAMETER_LIMITS``), and new interactions are rate-limited per
+    client IP, so nobody can fill the shared store. Raises ``InteractionThrottledError``."""
+    prov = provider()
+    key = "interaction-rate:ip:" + prov.hasher.digest("interaction-ip", client_ip())
+    if prov.store.incr(key, 3600) > prov.settings.interaction_max_per_ip_hour:
+        raise InteractionThrottledError("interactions per IP")
     iid = random_token(24)
     record = {
-        "params": list(params.items(multi=True)),
+        "params": [(k, v) for k, v in params.items(multi=True) if k in PARAMETER_LIMITS],
         "created_at": created_at,
         "bid": browser_id(),
         "consent_done": consent_done,
     }
-    provider().store.set(f"interaction:{iid}", json.dumps(record).encode(), INTERACTION_TTL)
+    _put_interaction(iid, record)
     return iid
 
 
@@ -151,7 +177,11 @@ def load_interaction(iid: str | None) -> dict[str, Any] | None:
     raw = provider().store.get(f"interaction:{iid}")
     if raw is None:
         return None
-    record = json.loads(raw)
+    try:
+        record = json.loads(provider().cipher.decrypt(raw.decode(), f"interaction.{iid}"))
+    except (ValueError, UnicodeDecodeError, InvalidTag):
+        # Not ours, or written before records were encrypted: as if expired.
+        return None
     if not constant_time_equals(record.get("bid", ""), session.get("bid", "")):
         return None
     record["params"] = MultiDict(record["params"])
@@ -162,7 +192,7 @@ def load_interaction(iid: str | None) -> dict[str, Any] | None:
 def update_interaction(iid: str, record: dict[str, Any]) -> None:
     data = dict(record)
     data["params"] = list(record["params"].items(multi=True))
-    provider().store.set(f"interaction:{iid}", json.dumps(data).encode(), INTERACTION_TTL)
+    _put_interaction(iid, data)
 
 
 def drop_interaction(iid: str) -> None:

@@ -24,6 +24,7 @@ from ..server import StoredAuthorizationRequest
 from ..tokens import AuthorizationCode, InvalidTokenError
 from . import bp
 from ._web import (
+    InteractionThrottledError,
     allow_form_target,
     drop_interaction,
     load_interaction,
@@ -47,6 +48,7 @@ _DESCRIPTIONS = {
     "consent_required": "The user must consent.",
     "interaction_required": "User interaction is required.",
     "server_error": "The server could not complete the request.",
+    "temporarily_unavailable": "Too many requests from your network; try again in a few minutes.",
 }
 
 
@@ -151,9 +153,16 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
         db.session.commit()
         return redirect_error(req.redirect_uri, req.response_mode, req.state, exc.error, exc.description)
 
+    def park() -> str:
+        """The pending interaction for the next page; raises ``InteractionThrottledError``."""
+        return interaction_id or save_interaction(params, created_at=now)
+
     if decision.action in ("login", "consent", "stepup"):
-        if interaction_id is None:
-            interaction_id = save_interaction(params, created_at=now)
+        try:
+            interaction_id = park()
+        except InteractionThrottledError:
+            # RFC 6749 §4.1.2.1: client and redirect URI are verified, so the client hears it.
+            return redirect_error(req.redirect_uri, req.response_mode, req.state, "temporarily_unavailable")
         target = {"login": "idp.login", "consent": "idp.consent", "stepup": "idp.stepup"}[decision.action]
         return redirect(url_for(target, interaction=interaction_id), code=303 if request.method == "POST" else 302)
 
@@ -165,8 +174,10 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
     if "legal_person" in scopes and account.kind == "person":
         choice = (record or {}).get("acting_for")
         if choice is None and "none" not in req.prompt and svc.legal.active_for(account.id):
-            if interaction_id is None:
-                interaction_id = save_interaction(params, created_at=now)
+            try:
+                interaction_id = park()
+            except InteractionThrottledError:
+                return redirect_error(req.redirect_uri, req.response_mode, req.state, "temporarily_unavailable")
             return redirect(url_for("idp.act_as", interaction=interaction_id), code=303 if request.method == "POST" else 302)
         if isinstance(choice, int):
             try:
