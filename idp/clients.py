@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from common.clock import Clock
 from common.crypto import KeyedHasher, random_token
-from common.http import FetchError, http_fetch
+from common.http import FetchError, address_refused, http_fetch, resolve
 
 from .errors import ClientNotFoundError, InvalidClientMetadataError
 from .models import Client
@@ -209,6 +209,46 @@ def validate_sector_identifier_uri(uri: str, *, production: bool) -> None:
         return
     raise InvalidClientMetadataError(f"sector_identifier_uri {uri!r} is not https",
                                      public_message="The sector identifier URI must use https.")
+
+
+def validate_backchannel_logout_uri(uri: str, *, production: bool) -> None:
+    """Back-Channel Logout §2.2 backchannel_logout_uri: absolute, no fragment; outside
+    production as a redirect URI (http allowed: tests and local relying parties).
+
+    Security (SSRF): the provider POSTs to this URI from inside its own network, so in
+    production it must use https and name a public host: no IP literal in a private,
+    loopback or link-local range, and a name that resolves must resolve to public
+    addresses only. Delivery checks the address again (``idp.logout``): DNS can change."""
+    parts = _parts(uri, "back-channel logout URI")
+    if not production:
+        validate_redirect_uri(uri, production=False)
+        return
+    if parts.scheme != "https":
+        raise InvalidClientMetadataError(f"backchannel_logout_uri {uri!r} is not https",
+                                         public_message="The back-channel logout URI must use https.")
+    try:
+        addresses = resolve(parts.hostname or "", parts.port or 443)
+    except FetchError:
+        # Policy: a portal not yet in DNS may register; an unresolvable name reaches nothing.
+        return
+    if any(address_refused(address) for address in addresses):
+        raise InvalidClientMetadataError(
+            f"backchannel_logout_uri {uri!r} resolves to a non-public address",
+            public_message="The back-channel logout URI must point to a public address.",
+        )
+
+
+def validate_frontchannel_logout_uri(uri: str, *, production: bool) -> None:
+    """Front-Channel Logout §2 frontchannel_logout_uri: absolute, no fragment, loaded in
+    the citizen's browser (no server-side request). Policy: https in production, as the
+    page embedding it is (no mixed content, the ``sid`` never in clear)."""
+    parts = _parts(uri, "front-channel logout URI")
+    if not production:
+        validate_redirect_uri(uri, production=False)
+        return
+    if parts.scheme != "https":
+        raise InvalidClientMetadataError(f"frontchannel_logout_uri {uri!r} is not https",
+                                         public_message="The front-channel logout URI must use https.")
 
 
 def parse_sector_document(raw: bytes) -> list[str]:
@@ -400,9 +440,10 @@ class ClientService:
         logout_uris = list(dict.fromkeys(post_logout_redirect_uris or []))
         for uri in logout_uris:
             validate_redirect_uri(uri, production=self._production)
-        for notify_uri in (backchannel_logout_uri, frontchannel_logout_uri):
-            if notify_uri:
-                validate_redirect_uri(notify_uri, production=self._production)
+        if backchannel_logout_uri:
+            validate_backchannel_logout_uri(backchannel_logout_uri, production=self._production)
+        if frontchannel_logout_uri:
+            validate_frontchannel_logout_uri(frontchannel_logout_uri, production=self._production)
         if sector_identifier_uri:
             validate_sector_identifier_uri(sector_identifier_uri, production=self._production)
         scopes = list(dict.fromkeys(scopes or ["openid", "profile"]))

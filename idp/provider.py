@@ -3,7 +3,6 @@ composition root) and the per-transaction services built from them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,7 +30,7 @@ from .clients import ClientCache, ClientService, Fetcher, RegisteredClient
 from .consent import ConsentService
 from .disclosures import DisclosureService
 from .keys import KeyCache, KeyService
-from .logout import LogoutService, PostResult, http_post_form
+from .logout import FormPoster, LogoutService, http_post_form
 from .models import Account
 from .passwords import PasswordHasher
 from .reidentification import SubjectResolver
@@ -66,7 +65,7 @@ class Provider:
     key_cache: KeyCache
     client_cache: ClientCache
     metrics: Metrics = field(default_factory=NullMetrics)
-    http_post: Callable[[str, dict[str, str], float], PostResult] = http_post_form
+    http_post: FormPoster = http_post_form
     # Fetches sector identifier documents at client registration (common.http's guard).
     http_fetch: Fetcher = http_fetch
     realname_settings: RealnameSettings = field(default_factory=RealnameSettings)
@@ -209,6 +208,7 @@ class Services:
                 client_lookup=self.client,
                 subject_of=self.subject,
                 timeout=s.backchannel_logout_timeout,
+                production=s.production,
                 post=self.p.http_post,
                 audit=self.audit,
             )

@@ -65,3 +65,39 @@ def test_sector_document_on_a_non_public_address_is_not_fetched(http, admin, uri
         port = docs.base.rsplit(":", 1)[1]
         _refused(_create(http, admin, sector_identifier_uri=uri.format(port=port)), "could not be fetched")
         assert docs.hits == {}
+
+
+# -- logout notification URIs --------------------------------------------------------
+
+
+@pytest.mark.parametrize("uri", [
+    "http://127.0.0.1:9/bcl", "http://localhost/bcl", "http://bcl.example.test/logout",
+    "https://127.0.0.1/bcl", "https://localhost/bcl", "https://10.1.2.3/bcl", "https://192.168.0.1/bcl",
+    "https://172.16.5.4/bcl", "https://100.64.0.1/bcl", "https://169.254.169.254/latest/meta-data",
+    "https://[::1]/bcl", "https://[fe80::1]/bcl", "https://[fd00::1]/bcl", "https://[::ffff:127.0.0.1]/bcl",
+    "https://0.0.0.0/bcl",
+])
+def test_backchannel_logout_uri_must_be_https_on_a_public_address(http, admin, uri):
+    # Back-Channel Logout §2.2; Security (SSRF): the provider itself POSTs to this URI.
+    _refused(_create(http, admin, backchannel_logout_uri=uri), "back-channel logout URI")
+
+
+def test_backchannel_logout_uri_rules_apply_to_updates(http, admin):
+    created = _create(http, admin, backchannel_logout_uri="https://portal.example.test/logout?via=bcl")
+    # A public name (here one that does not resolve yet) is accepted; delivery checks again.
+    assert created.status_code == 201, created.get_json()
+    client_id = created.get_json()["client"]["client_id"]
+    resp = http.patch(f"{API}/clients/{client_id}", json={"backchannel_logout_uri": "https://127.0.0.1:8443/bcl"},
+                      headers=admin)
+    assert resp.status_code == 422 and resp.get_json()["code"] == "invalid_client_metadata"
+    assert "back-channel logout URI" in resp.get_json()["detail"]
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:9/fc", "http://fc.example.test/fc"])
+def test_frontchannel_logout_uri_must_be_https(http, admin, uri):
+    _refused(_create(http, admin, frontchannel_logout_uri=uri), "front-channel logout URI")
+
+
+def test_https_frontchannel_logout_uri_is_accepted(http, admin):
+    resp = _create(http, admin, frontchannel_logout_uri="https://portal.example.test/fc")
+    assert resp.status_code == 201, resp.get_json()

@@ -69,3 +69,29 @@ def test_flask_only_where_allowed() -> None:
             if _imports(path) & {"flask", "werkzeug"}:
                 offenders.append(rel)
     assert not offenders, offenders
+
+
+# Modules that open network connections by themselves.
+NETWORK_CLIENTS = {"socket", "ssl", "http.client", "urllib.request", "urllib3", "requests", "httpx", "aiohttp"}
+
+
+def _module_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+@pytest.mark.parametrize("package", ["idp", "certificates", "admin"])
+def test_outbound_requests_only_through_the_guarded_client(package: str) -> None:
+    # Issue 17: URLs from registrations and CA profiles (CRLs, OCSP, sector identifier
+    # documents, back-channel logout) are reached only through common/http.py, whose
+    # address guard, pinning, size cap and no-redirect rule apply to every such request.
+    offenders = [f"{path.relative_to(ROOT)} imports {sorted(_module_imports(path) & NETWORK_CLIENTS)}"
+                 for path in _files(package) if _module_imports(path) & NETWORK_CLIENTS]
+    assert not offenders, offenders
