@@ -37,7 +37,8 @@ class PostResult:
     status: str
 
 
-# A logout receiver's answer is not read beyond this (it carries nothing we use).
+# Back-Channel Logout §2.8 asks for no body; a 2xx answer longer than this is not read
+# further and counts as a failed delivery (retried).
 MAX_RESPONSE_BYTES = 64 * 1024
 
 
