@@ -1,23 +1,17 @@
 """Certificate revocation: CRLs (RFC 5280 §5, §6.3) and OCSP (RFC 6960), with an
 in-process cache of parsed CRLs so a look-up is one set membership whatever the CRL's
-size, and a guarded fetcher (configured URLs only; no private, loopback or link-local
-addresses in production). Pure of Flask and the database.
+size, fetched from configured URLs only with the guarded client of ``common.http`` (no
+private, loopback or link-local addresses in production). Pure of Flask and the database.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import http.client
-import ipaddress
-import socket
-import ssl
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -26,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
 from common.clock import Clock
+from common.http import FetchError, http_fetch
 
 from .trust import TrustedCa
 
@@ -51,10 +46,6 @@ class RevocationResult:
     status: RevocationStatus
     source: str  # "crl", "ocsp" or "none"
     detail: str
-
-
-class FetchError(Exception):
-    """A CRL or OCSP fetch was refused or failed; the message is for logs."""
 
 
 class CrlError(ValueError):
@@ -142,112 +133,12 @@ def parse_crl(der: bytes, ca: TrustedCa, extra_signers: Sequence[x509.Certificat
 # ---------------------------------------------------------------------------- fetching
 
 
-def _address_refused(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-            or ip.is_unspecified or not ip.is_global)
-
-
-def resolve_allowed(url: str, *, production: bool) -> tuple[str, str, int, str, str]:
-    """Check a fetch URL and resolve its host. Returns (scheme, host, port, path, address)
-    with the address to connect to. Raises ``FetchError``.
-
-    Security: in production every address the host resolves to must be public (SSRF: a
-    CA's CRL URL must not let anyone reach the internal network), and the connection is
-    made to the vetted address, not re-resolved (DNS rebinding)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise FetchError(f"refused scheme {parts.scheme!r}")
-    if not parts.hostname or parts.username or parts.password:
-        raise FetchError("refused URL without a host or with credentials")
-    host = parts.hostname
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise FetchError("bad port") from None
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"cannot resolve {host}: {exc}") from None
-    addresses = [str(info[4][0]) for info in infos]
-    if not addresses:
-        raise FetchError(f"{host} has no address")
-    if production:
-        refused = [a for a in addresses if _address_refused(a)]
-        if refused:
-            raise FetchError(f"refused non-public address {refused[0]} for {host}")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return parts.scheme, host, port, path, addresses[0]
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        self._ssl_context = ssl.create_default_context()
-        super().__init__(host, port, timeout=timeout, context=self._ssl_context)
-        self._address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
-
-
-def http_fetch(url: str, *, production: bool, body: bytes | None = None, content_type: str | None = None,
-               max_bytes: int = MAX_CRL_BYTES, timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
-    """GET (or POST ``body``) one URL with the address guard, no redirects, a size bound
-    and an overall deadline. Raises ``FetchError``."""
-    scheme, host, port, path, address = resolve_allowed(url, production=production)
-    cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-    conn = cls(host, port, address, timeout)
-    deadline = time.monotonic() + timeout
-    try:
-        headers = {"Accept": "*/*", "Connection": "close"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        conn.request("POST" if body is not None else "GET", path, body=body, headers=headers)
-        resp = conn.getresponse()
-        # Policy: no redirects - a CRL location is what the operator configured.
-        if resp.status != 200:
-            raise FetchError(f"{url} answered HTTP {resp.status}")
-        length = resp.getheader("Content-Length")
-        if length is not None and length.isdigit() and int(length) > max_bytes:
-            raise FetchError(f"{url} is larger than {max_bytes} bytes")
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            if time.monotonic() > deadline:
-                raise FetchError(f"{url} took longer than {timeout} s")
-            chunk = resp.read(65536)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > max_bytes:
-                raise FetchError(f"{url} is larger than {max_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except (OSError, http.client.HTTPException) as exc:
-        raise FetchError(f"fetching {url} failed: {exc.__class__.__name__}: {exc}") from None
-    finally:
-        conn.close()
-
-
 def fetch_crl(url: str, production: bool, *, max_bytes: int = MAX_CRL_BYTES,
               timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
     """Fetch a CRL from a configured URL (http/https only; in production never a private,
     loopback or link-local address). Returns the raw bytes; the caller verifies them with
     ``parse_crl``. Raises ``FetchError``."""
+    # Policy: no redirects - a CRL location is what the operator configured.
     return http_fetch(url, production=production, max_bytes=max_bytes, timeout=timeout)
 
 

@@ -127,7 +127,11 @@ def create_app(
 
     from . import web
 
-    web.install(app, metrics, hsts=settings.issuer.startswith("https://"))
+    web.install(app, metrics, hsts=settings.issuer.startswith("https://"), metrics_access=web.MetricsAccess(
+        networks=settings.metrics_networks,
+        token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
+        trusted_proxies=settings.trusted_proxies,
+    ))
 
     from .cli import register_cli
 

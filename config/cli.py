@@ -586,7 +586,8 @@ def crl_refresh(as_json: bool) -> None:
     hourly). Each CA commits on its own; a CA whose fetch fails keeps its last CRL and is
     reported (validation then refetches or fails closed when that CRL goes stale)."""
     from certificates.registry import InvalidCrlError
-    from certificates.revocation import CrlError, FetchError
+    from certificates.revocation import CrlError
+    from common.http import FetchError
 
     svc = _services()
     validator = svc.p.validator()

@@ -111,6 +111,7 @@ class PrometheusMetrics:
         )
         self.logins = Counter("yiwang_logins", "Password logins by outcome", ["outcome"], registry=self.registry)
         self.tokens = Counter("yiwang_tokens_issued", "Tokens issued by grant type", ["grant_type"], registry=self.registry)
+        self.audit: AuditCollector | None = None
 
     def login(self, ok: bool) -> None:
         self.logins.labels("success" if ok else "failure").inc()
@@ -121,8 +122,6 @@ class PrometheusMetrics:
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, method, str(status)).inc()
         self.latency.labels(endpoint).observe(seconds)
-
-        self.audit: AuditCollector | None = None
 
     def watch_audit(self, source: Callable[[], AuditSnapshot], cache_seconds: int) -> None:
         """Export the audit alerts and status computed by ``source`` at scrape time."""

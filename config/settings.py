@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -83,6 +84,17 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(
         False, description="Create a demo client and a demo user at start-up (development only)."
+    )
+    metrics_allowed_networks: str = Field(
+        "127.0.0.0/8,::1/128",
+        description="Comma-separated client networks (CIDR or single addresses) that may read `/metrics` "
+        "without a token. The client address is the one ProxyFix derives (the forwarded address behind "
+        "`YIWANG_TRUSTED_PROXIES` proxies). Empty: only with `YIWANG_METRICS_TOKEN`.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token (RFC 6750 §2.1 `Authorization: Bearer ...`) that lets a scraper read "
+        "`/metrics` from any address; at least 32 characters in production. Unset: networks only.",
     )
 
     # Protocol lifetimes live in the identity provider's section.
@@ -241,7 +253,17 @@ class Settings(BaseSettings):
             raise ValueError("issuer must not have a query or fragment")
         return value.rstrip("/")
 
+    @field_validator("metrics_allowed_networks")
+    @classmethod
+    def _metrics_networks_shape(cls, value: str) -> str:
+        _networks(value)
+        return value
+
     # -- derived values ---------------------------------------------------------------
+
+    @property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _networks(self.metrics_allowed_networks)
 
     @property
     def is_production(self) -> bool:
@@ -291,6 +313,8 @@ class Settings(BaseSettings):
             problems.append("YIWANG_DATABASE_URL must be set (PostgreSQL) in production")
         if self.demo:
             problems.append("YIWANG_DEMO is development only")
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 32:
+            problems.append("YIWANG_METRICS_TOKEN must have at least 32 characters")
         if self.registry_adapter == "local" and not self.registry_local_authoritative:
             problems.append(
                 "the local registry is for development; set YIWANG_REGISTRY_ADAPTER=http or declare the local "
@@ -403,6 +427,13 @@ class ResolvedKeys:
         self.secret_key = secret_key
         self.index_key = index_key
         self.data_keys = data_keys
+
+
+def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip())
+    except ValueError as exc:
+        raise ValueError(f"not a network: {exc}") from None
 
 
 def _b64(text: str) -> bytes:

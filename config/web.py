@@ -1,17 +1,20 @@
-"""Cross-cutting HTTP behaviour: request ids, JSON access log, metrics, security headers
-(SECURITY.md "Pages and sessions"), health and readiness probes, error pages."""
+"""Cross-cutting HTTP behaviour: request ids, JSON access log, metrics (for allowed
+networks or a bearer token only), security headers (SECURITY.md "Pages and sessions"),
+health and readiness probes, error pages."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
-from common.crypto import random_token
+from common.crypto import constant_time_equals, random_token
 from common.db import db
 
 from .metrics import PrometheusMetrics
@@ -37,7 +40,67 @@ def _csp() -> str:
     )
 
 
-def install(app: Flask, metrics: PrometheusMetrics, *, hsts: bool) -> None:
+# Headers a proxy adds to say whom it forwards for.
+_FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+@dataclass(frozen=True)
+class MetricsAccess:
+    """Who may read ``/metrics``: a client address in ``networks``, or anyone presenting
+    ``token`` as a bearer token. ``trusted_proxies`` as given to ProxyFix."""
+
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    token: str | None = None
+    trusted_proxies: int = 0
+
+
+def _from_allowed_network(access: MetricsAccess) -> bool:
+    # Policy: the allow-list applies to the client address ProxyFix derived
+    # (request.remote_addr), not to the TCP peer. Behind the TLS proxy every request's peer
+    # is the proxy itself (loopback in the README set-up), so a peer check would open
+    # /metrics to the whole internet through the proxy; ProxyFix takes the address from
+    # the X-Forwarded-For entry the trusted proxy wrote, which a client cannot forge.
+    # Without declared proxies a forwarding header means an undeclared proxy is in front:
+    # the peer address then says nothing about the client, so it is not trusted.
+    if access.trusted_proxies == 0 and any(name in request.headers for name in _FORWARDING_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address((request.remote_addr or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in access.networks)
+
+
+def _metrics_refusal(access: MetricsAccess) -> Response | None:
+    """None when the request may read the metrics, else the 401/403 answer (no body
+    beyond an error code)."""
+    authorization = request.headers.get("Authorization")
+    if authorization is not None and access.token is not None:
+        scheme, _, presented = authorization.partition(" ")
+        # RFC 6750 §2.1; Security: compared in constant time.
+        if scheme.lower() == "bearer" and presented and constant_time_equals(presented, access.token):
+            return None
+        return _denied(401, 'Bearer realm="metrics", error="invalid_token"')
+    if _from_allowed_network(access):
+        return None
+    if access.token is not None:
+        # RFC 6750 §3: a protected resource answers a request without a token with a challenge.
+        return _denied(401, 'Bearer realm="metrics"')
+    return _denied(403, None)
+
+
+def _denied(status: int, challenge: str | None) -> Response:
+    resp = jsonify({"error": "unauthorized" if status == 401 else "forbidden"})
+    resp.status_code = status
+    resp.headers["Cache-Control"] = "no-store"
+    if challenge:
+        resp.headers["WWW-Authenticate"] = challenge
+    return resp
+
+
+def install(app: Flask, metrics: PrometheusMetrics, *, hsts: bool, metrics_access: MetricsAccess) -> None:
     @app.before_request
     def _start() -> None:
         incoming = request.headers.get("X-Request-Id", "")
@@ -104,4 +167,10 @@ def install(app: Flask, metrics: PrometheusMetrics, *, hsts: bool) -> None:
 
     @app.get("/metrics", endpoint="ops.metrics")
     def metrics_view() -> Any:
-        return Response(metrics.render(), mimetype=metrics.content_type)
+        # Issue 17: metrics tell who logs in how often and which clients fail; not public.
+        refusal = _metrics_refusal(metrics_access)
+        if refusal is not None:
+            return refusal
+        resp = Response(metrics.render(), mimetype=metrics.content_type)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp

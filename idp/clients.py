@@ -8,13 +8,15 @@ token endpoint does not read the database for every request (DESIGN.md §7).
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
 from joserfc.jwk import KeySet
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from common.clock import Clock
 from common.crypto import KeyedHasher, random_token
+from common.http import FetchError, address_refused, http_fetch, resolve
 
 from .errors import ClientNotFoundError, InvalidClientMetadataError
 from .models import Client
@@ -36,6 +39,12 @@ ADMIN_SCOPE = "admin"
 SUPPORTED_SCOPES = ("openid", "profile", "phone", "offline_access", "legal_person", "realname", "id_number", ADMIN_SCOPE)
 _LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+# OIDC Registration §5: the sector identifier document is a JSON array of redirect URIs.
+# Policy: small and quick - it is fetched while an administrator waits.
+SECTOR_DOCUMENT_MAX_BYTES = 64 * 1024
+SECTOR_FETCH_TIMEOUT_SECONDS = 5.0
+# common.http.http_fetch: (url, *, production, accept, max_bytes, timeout) -> bytes.
+Fetcher = Callable[..., bytes]
 # What ``ClientService.update`` may change (the client_id and the secret never: the
 # secret only through ``rotate_secret``).
 UPDATABLE_FIELDS = frozenset({
@@ -184,6 +193,87 @@ def validate_redirect_uri(uri: str, *, production: bool) -> None:
     )
 
 
+def _parts(uri: str, what: str) -> SplitResult:
+    """``urlsplit`` of an absolute URI without a fragment (RFC 3986 §4.3), or
+    ``InvalidClientMetadataError`` naming ``what``."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - parsing the port raises for a malformed one
+    except ValueError:
+        raise InvalidClientMetadataError(f"unparsable URI {uri!r}", public_message="A URI is malformed.") from None
+    if not parts.scheme or not parts.hostname or parts.fragment or "#" in uri:
+        raise InvalidClientMetadataError(f"{what} {uri!r} is not absolute or has a fragment",
+                                         public_message=f"The {what} must be an absolute URI without a fragment.")
+    return parts
+
+
+def validate_sector_identifier_uri(uri: str, *, production: bool) -> None:
+    """OIDC Registration §2 sector_identifier_uri: https. Outside production also http on
+    loopback, so a test or a lab can serve the document itself."""
+    parts = _parts(uri, "sector identifier URI")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and not production and (parts.hostname or "").lower() in _LOOPBACK:
+        return
+    raise InvalidClientMetadataError(f"sector_identifier_uri {uri!r} is not https",
+                                     public_message="The sector identifier URI must use https.")
+
+
+def validate_backchannel_logout_uri(uri: str, *, production: bool) -> None:
+    """Back-Channel Logout §2.2 backchannel_logout_uri: absolute, no fragment; outside
+    production as a redirect URI (http allowed: tests and local relying parties).
+
+    Security (SSRF): the provider POSTs to this URI from inside its own network, so in
+    production it must use https and name a public host: no IP literal in a private,
+    loopback or link-local range, and a name that resolves must resolve to public
+    addresses only. Delivery checks the address again (``idp.logout``): DNS can change."""
+    parts = _parts(uri, "back-channel logout URI")
+    if not production:
+        validate_redirect_uri(uri, production=False)
+        return
+    if parts.scheme != "https":
+        raise InvalidClientMetadataError(f"backchannel_logout_uri {uri!r} is not https",
+                                         public_message="The back-channel logout URI must use https.")
+    try:
+        addresses = resolve(parts.hostname or "", parts.port or 443)
+    except FetchError:
+        # Policy: a portal not yet in DNS may register; an unresolvable name reaches nothing.
+        return
+    if any(address_refused(address) for address in addresses):
+        raise InvalidClientMetadataError(
+            f"backchannel_logout_uri {uri!r} resolves to a non-public address",
+            public_message="The back-channel logout URI must point to a public address.",
+        )
+
+
+def validate_frontchannel_logout_uri(uri: str, *, production: bool) -> None:
+    """Front-Channel Logout §2 frontchannel_logout_uri: absolute, no fragment, loaded in
+    the citizen's browser (no server-side request). Policy: https in production, as the
+    page embedding it is (no mixed content, the ``sid`` never in clear)."""
+    parts = _parts(uri, "front-channel logout URI")
+    if not production:
+        validate_redirect_uri(uri, production=False)
+        return
+    if parts.scheme != "https":
+        raise InvalidClientMetadataError(f"frontchannel_logout_uri {uri!r} is not https",
+                                         public_message="The front-channel logout URI must use https.")
+
+
+def parse_sector_document(raw: bytes) -> list[str]:
+    """OIDC Registration §5: the document is a JSON array of redirect URI strings. Raises
+    ``InvalidClientMetadataError``."""
+    try:
+        listed = json.loads(raw)
+    except (ValueError, RecursionError):
+        listed = None
+    if not isinstance(listed, list) or not all(isinstance(uri, str) for uri in listed):
+        raise InvalidClientMetadataError(
+            "sector identifier document is not a JSON array of strings",
+            public_message="The sector identifier URI must hold a JSON array of redirect URIs.",
+        )
+    return listed
+
+
 def validate_public_jwks(jwks: dict[str, Any]) -> None:
     """RFC 7517 §5: a JWK set the token endpoint can load later (a malformed one would
     fail every client authentication), holding public keys only: a private part would
@@ -245,11 +335,14 @@ def validate_claim_policy(
 
 
 class ClientService:
-    def __init__(self, session: Session, *, clock: Clock, hasher: KeyedHasher, production: bool) -> None:
+    def __init__(self, session: Session, *, clock: Clock, hasher: KeyedHasher, production: bool,
+                 fetch: Fetcher = http_fetch) -> None:
         self._session = session
         self._clock = clock
         self._hasher = hasher
         self._production = production
+        # Fetches sector identifier documents (common.http: the SSRF-guarded client).
+        self._fetch = fetch
 
     def create(
         self,
@@ -358,9 +451,12 @@ class ClientService:
         logout_uris = list(dict.fromkeys(post_logout_redirect_uris or []))
         for uri in logout_uris:
             validate_redirect_uri(uri, production=self._production)
-        for notify_uri in (backchannel_logout_uri, frontchannel_logout_uri, sector_identifier_uri):
-            if notify_uri:
-                validate_redirect_uri(notify_uri, production=self._production)
+        if backchannel_logout_uri:
+            validate_backchannel_logout_uri(backchannel_logout_uri, production=self._production)
+        if frontchannel_logout_uri:
+            validate_frontchannel_logout_uri(frontchannel_logout_uri, production=self._production)
+        if sector_identifier_uri:
+            validate_sector_identifier_uri(sector_identifier_uri, production=self._production)
         scopes = list(dict.fromkeys(scopes or ["openid", "profile"]))
         for s in scopes:
             if s not in SUPPORTED_SCOPES:
@@ -386,6 +482,8 @@ class ClientService:
             raise InvalidClientMetadataError(
                 "sector change", public_message="The sector cannot change: it would change every user's identifier."
             )
+        if sector_identifier_uri:
+            self._validate_sector_document(sector_identifier_uri, uris)
         return {
             "name": name,
             "redirect_uris": uris,
@@ -402,6 +500,45 @@ class ClientService:
             "sensitive_claims_allowed": sensitive_claims_allowed,
             "first_party": bool(first_party),
         }
+
+    def _validate_sector_document(self, uri: str, redirect_uris: list[str]) -> None:
+        """OIDC Core §8.1 / OIDC Registration §5: fetch the sector identifier document and
+        require every redirect URI of the client in it (exact strings, as redirect URIs
+        are compared). Without this check any client could name another portal's host as
+        its sector and receive the same pairwise ``sub``. Raises
+        ``InvalidClientMetadataError``."""
+        try:
+            raw = self._fetch(uri, production=self._production, accept="application/json",
+                              max_bytes=SECTOR_DOCUMENT_MAX_BYTES, timeout=SECTOR_FETCH_TIMEOUT_SECONDS)
+        except FetchError as exc:
+            raise InvalidClientMetadataError(
+                f"sector_identifier_uri: {exc}", public_message="The sector identifier URI could not be fetched."
+            ) from None
+        listed = set(parse_sector_document(raw))
+        missing = [uri for uri in redirect_uris if uri not in listed]
+        if missing:
+            raise InvalidClientMetadataError(
+                f"sector identifier document lacks {missing}",
+                public_message="The sector identifier document does not list every redirect URI.",
+            )
+
+    @staticmethod
+    def _validate_within_sector(row: Client, redirect_uris: list[str], sector_identifier_uri: str | None) -> None:
+        """OIDC Core §8.1 on update: the sector never changes, so a redirect URI added on a
+        host other than the sector's must be vouched for by the sector identifier document
+        (fetched by ``_validated`` when given); otherwise moving a client's redirect URIs
+        elsewhere would hand its citizens' pairwise ``sub`` to another site."""
+        if sector_identifier_uri or not row.sector_identifier:
+            return
+        previous = set(row.redirect_uris or ())
+        outside = [uri for uri in redirect_uris
+                   if uri not in previous and (urlsplit(uri).hostname or "").lower() != row.sector_identifier]
+        if outside:
+            raise InvalidClientMetadataError(
+                f"redirect URIs {outside} outside sector {row.sector_identifier}",
+                public_message="A redirect URI on a host outside the client's sector needs the sector "
+                "identifier URI, listing every redirect URI.",
+            )
 
     @staticmethod
     def registration_of(row: Client) -> dict[str, Any]:
@@ -437,6 +574,7 @@ class ClientService:
         current.update(changes)
         public = current["token_endpoint_auth_method"] == "none"  # noqa: S105 - a method name
         values = self._validated(**current, public=public, sector=row.sector_identifier)
+        self._validate_within_sector(row, values["redirect_uris"], current["sector_identifier_uri"])
         secret = None
         method = values["token_endpoint_auth_method"]
         if method not in _SECRET_METHODS:

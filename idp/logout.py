@@ -5,12 +5,11 @@ tokens POSTed server to server, recorded and retried) and the data Front-Channel
 from __future__ import annotations
 
 import logging
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from common.audit import AuditTrail
 from common.clock import Clock
 from common.crypto import random_token
+from common.http import FetchError, http_request
 
 from .clients import RegisteredClient
 from .models import LogoutDelivery
@@ -37,21 +37,34 @@ class PostResult:
     status: str
 
 
-def http_post_form(url: str, data: dict[str, str], timeout: float) -> PostResult:
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        return PostResult(False, "bad-scheme")
+# Back-Channel Logout §2.8 asks for no body; a 2xx answer longer than this is not read
+# further and counts as a failed delivery (retried).
+MAX_RESPONSE_BYTES = 64 * 1024
+
+
+class FormPoster(Protocol):
+    def __call__(self, url: str, data: dict[str, str], timeout: float, *, production: bool) -> PostResult: ...
+
+
+def http_post_form(url: str, data: dict[str, str], timeout: float, *, production: bool) -> PostResult:
+    """POST a form to a registered back-channel logout URI with the guarded client of
+    ``common.http``. Never raises: a refusal or failure is a ``PostResult`` whose status
+    says why (an HTTP status, ``refused``, ``unresolvable``, ``timeout``...).
+
+    Security (SSRF): in production only https, and every address the host resolves to
+    must be public; the connection goes to the vetted address (DNS rebinding) and a
+    redirect is never followed (it could point anywhere, the internal network too)."""
+    if production and urllib.parse.urlsplit(url).scheme != "https":
+        return PostResult(False, "refused")
     body = urllib.parse.urlencode(data).encode()
-    req = urllib.request.Request(  # noqa: S310 - scheme checked above
-        url, data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
-    )
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - registered https/loopback URIs
-            # Back-Channel Logout §2.8: 200 OK (204 is also success in practice).
-            return PostResult(resp.status in (200, 204), str(resp.status))
-    except urllib.error.HTTPError as exc:
-        return PostResult(False, str(exc.code))
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        return PostResult(False, type(exc).__name__)
+        resp = http_request(url, production=production, body=body, content_type="application/x-www-form-urlencoded",
+                            max_bytes=MAX_RESPONSE_BYTES, timeout=timeout)
+    except FetchError as exc:
+        log.info("backchannel logout not delivered", extra={"reason": exc.reason})
+        return PostResult(False, exc.reason)
+    # Back-Channel Logout §2.8: 200 OK (204 is also success in practice).
+    return PostResult(resp.status in (200, 204), str(resp.status))
 
 
 class LogoutService:
@@ -65,7 +78,8 @@ class LogoutService:
         client_lookup: Callable[[str], RegisteredClient | None],
         subject_of: Callable[[str, RegisteredClient], str],
         timeout: float,
-        post: Callable[[str, dict[str, str], float], PostResult] = http_post_form,
+        production: bool,
+        post: FormPoster = http_post_form,
         audit: AuditTrail | None = None,
     ) -> None:
         self._session = session
@@ -75,6 +89,7 @@ class LogoutService:
         self._client = client_lookup
         self._subject_of = subject_of
         self._timeout = timeout
+        self._production = production
         self._post = post
         self._audit = audit
 
@@ -152,7 +167,8 @@ class LogoutService:
             self._audited(row, "error", "client-gone")
             return False
         token = self.logout_token(row.client_id, row.subject, row.sid)
-        result = self._post(client.backchannel_logout_uri, {"logout_token": token}, self._timeout)
+        result = self._post(client.backchannel_logout_uri, {"logout_token": token}, self._timeout,
+                            production=self._production)
         row.last_status = result.status
         self._audited(row, "ok" if result.ok else "error", None if result.ok else result.status)
         if result.ok:

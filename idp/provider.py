@@ -15,6 +15,7 @@ from certificates.validation import CertificateValidator
 from common.audit import AuditTrail
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
+from common.http import http_fetch
 from common.store import Store
 from realname.idnumbers import parse_id_number
 from realname.levels import session_level
@@ -26,11 +27,11 @@ from realname.sms import ConsoleSender, HttpSmsSender, SmsSender
 
 from .accounts import AccountService
 from .catalogue import derived_claims
-from .clients import ClientCache, ClientService, RegisteredClient
+from .clients import ClientCache, ClientService, Fetcher, RegisteredClient
 from .consent import ConsentService
 from .disclosures import DisclosureService
 from .keys import KeyCache, KeyService
-from .logout import LogoutService, PostResult, http_post_form
+from .logout import FormPoster, LogoutService, http_post_form
 from .models import Account, LogoutDelivery
 from .passwords import PasswordHasher
 from .reidentification import SubjectResolver
@@ -75,7 +76,9 @@ class Provider:
     key_cache: KeyCache
     client_cache: ClientCache
     metrics: Metrics = field(default_factory=NullMetrics)
-    http_post: Callable[[str, dict[str, str], float], PostResult] = http_post_form
+    http_post: FormPoster = http_post_form
+    # Fetches sector identifier documents at client registration (common.http's guard).
+    http_fetch: Fetcher = http_fetch
     realname_settings: RealnameSettings = field(default_factory=RealnameSettings)
     # Per-process: the http registry keeps its circuit breaker, the SMS sender its client.
     http_registry: HttpRegistry | None = None
@@ -153,7 +156,8 @@ class Services:
     def clients(self) -> ClientService:
         if "clients" not in self._cache:
             self._cache["clients"] = ClientService(
-                self.session, clock=self.p.clock, hasher=self.p.hasher, production=self.p.settings.production
+                self.session, clock=self.p.clock, hasher=self.p.hasher, production=self.p.settings.production,
+                fetch=self.p.http_fetch,
             )
         return self._cache["clients"]
 
@@ -218,6 +222,7 @@ class Services:
                 client_lookup=self.client,
                 subject_of=self.subject,
                 timeout=s.backchannel_logout_timeout,
+                production=s.production,
                 post=self.p.http_post,
                 audit=self.audit,
             )

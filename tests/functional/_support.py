@@ -1,10 +1,12 @@
 """Helpers for the userinfo, introspection, revocation, logout, session, throttling and
 operations tests: bearer calls, prompt=none probes, client registration, a real loopback
-receiver for back-channel logout tokens, and page helpers."""
+receiver for back-channel logout tokens, a real loopback server of documents (sector
+identifier URIs), and page helpers."""
 
 from __future__ import annotations
 
 import html
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -81,7 +83,9 @@ class Receiver:
 
     url: str
     status: int = 200
+    location: str | None = None  # sent as Location (with a 3xx status: a redirect)
     posts: list[dict[str, Any]] = field(default_factory=list)
+    gets: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def logout_tokens(self) -> list[str]:
@@ -105,9 +109,18 @@ def backchannel_receiver(status: int = 200) -> Iterator[Receiver]:
                     "content_type": self.headers.get("Content-Type"),
                     "form": parse_qs(body),
                 })
-                status = receiver.status
+                status, location = receiver.status, receiver.location
             self.send_response(status)
             self.send_header("Cache-Control", "no-store")
+            if location:
+                self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            with receiver.lock:
+                receiver.gets.append(self.path)
+            self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -121,6 +134,54 @@ def backchannel_receiver(status: int = 200) -> Iterator[Receiver]:
     thread.start()
     try:
         yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@dataclass
+class DocumentServer:
+    """Documents served on a loopback port: ``routes[path] = (status, body)``; ``hits``
+    counts the GETs per path."""
+
+    base: str = ""
+    routes: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    hits: dict[str, int] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def serve_json(self, path: str, value: Any, status: int = 200) -> str:
+        self.routes[path] = (status, json.dumps(value).encode())
+        return self.url(path)
+
+
+@contextmanager
+def document_server() -> Iterator[DocumentServer]:
+    """A real HTTP server on a free loopback port, in a thread, answering GET from
+    ``routes`` (404 otherwise)."""
+    docs = DocumentServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            docs.hits[self.path] = docs.hits.get(self.path, 0) + 1
+            status, body = docs.routes.get(self.path, (404, b""))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server API
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    docs.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield docs
     finally:
         server.shutdown()
         server.server_close()

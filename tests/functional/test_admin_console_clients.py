@@ -15,6 +15,7 @@ from common.models import AuditEvent
 from idp.models import Client
 
 from ._console import console_login, csrf_of, make_admin
+from ._support import document_server
 
 
 def _client_form(csrf: str, **over: Any) -> dict[str, Any]:
@@ -95,6 +96,28 @@ def test_invalid_registration_is_a_form_error_and_nothing_is_created(http, servi
                                                              **{"claim.name.purpose": ""}))
     assert resp.status_code == 400 and "purpose" in resp.get_data(as_text=True)
     assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == before
+
+
+def test_a_sector_document_is_fetched_and_checked_from_the_console(http, services, clock):
+    # Issue 17 (OIDC Core §8.1): the console registers through the same rule as the API.
+    admin = make_admin(services, clock, "ops", ["client-admin"])
+    console_login(http, admin, clock)
+    before = db.session.scalar(db.select(db.func.count()).select_from(Client))
+    with document_server() as docs:
+        url = docs.serve_json("/sector.json", ["https://shebao.example.gov.cn/callback"])
+        form = _client_form(csrf_of(http, "/admin/clients/new"), sector_identifier_uri=url)
+        resp = http.post("/admin/clients/new", data=form)
+        assert resp.status_code == 400
+        html = resp.get_data(as_text=True)
+        assert 'id="form-error"' in html and "does not list every redirect URI" in html
+        assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == before
+        docs.serve_json("/sector.json", ["https://shebao.example.gov.cn/callback", "https://shebao.example.gov.cn/cb2"])
+        form = _client_form(csrf_of(http, "/admin/clients/new"), sector_identifier_uri=url)
+        resp = http.post("/admin/clients/new", data=form)
+        assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
+        assert docs.hits["/sector.json"] == 2
+    client_id = re.search(r"/admin/clients/([A-Za-z0-9]+)", resp.headers["Location"]).group(1)  # type: ignore[union-attr]
+    assert services.clients.get(client_id).sector_identifier == "127.0.0.1"
 
 
 def test_edit_rotate_disable_enable_delete(http, services, clock):

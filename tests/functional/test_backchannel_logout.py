@@ -3,6 +3,7 @@ loopback port, delivery records and retries; Front-Channel Logout 1.0 §3-§4 if
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -193,6 +194,36 @@ def test_unreachable_receiver_does_not_break_logout(http, services, user):
     assert resp.status_code == 303
     (row,) = _deliveries(client.client_id)
     assert row.state == "pending" and row.attempts == 1
+
+
+def test_a_redirect_from_the_receiver_is_not_followed(http, services, user):
+    # Security (SSRF): the provider POSTs from inside its network; a receiver answering
+    # with a redirect must not make it request another address (urllib turned a 303 into
+    # a GET to the Location and counted its 200 as a delivery).
+    with backchannel_receiver() as elsewhere, backchannel_receiver(status=303) as rx:
+        rx.location = elsewhere.url
+        client = _client(services, rx.url)
+        tokens = Browser(http).tokens(client, user)
+        assert _logout(http, client, tokens["id_token"]).status_code == 303
+        assert len(rx.posts) == 1
+        assert elsewhere.posts == [] and elsewhere.gets == []
+    (row,) = _deliveries(client.client_id)
+    # Back-Channel Logout §2.8: only 200 is success; a redirect is a failure, retried.
+    assert (row.state, row.attempts, row.last_status) == ("pending", 1, "303")
+
+
+def test_production_delivery_refuses_a_non_public_address(app, http, services, user):
+    # A receiver on loopback, registered in development (or before registration checked
+    # addresses): once the provider runs in production, nothing is sent to it.
+    with backchannel_receiver() as rx:
+        client = _client(services, rx.url)
+        tokens = Browser(http).tokens(client, user)
+        provider = app.extensions["yiwang.provider"]
+        provider.settings = replace(provider.settings, production=True)
+        assert _logout(http, client, tokens["id_token"]).status_code == 303
+        assert rx.posts == []
+    (row,) = _deliveries(client.client_id)
+    assert (row.state, row.attempts, row.last_status) == ("pending", 1, "refused")
 
 
 def test_frontchannel_logout_iframe(http, services, user):

@@ -126,6 +126,85 @@ def test_failed_token_request_is_not_counted_as_issued(http, oauth_client):
     assert _metric(text, "yiwang_tokens_issued_total", grant_type="client_credentials") == 0
 
 
+# -- who may scrape /metrics (issue 17) --------------------------------------------------
+
+OUTSIDER = "203.0.113.7"
+METRICS_TOKEN = "metrics-token-" + "m" * 32
+
+
+@pytest.fixture
+def metrics_app(tmp_path, pg_template, clock, password_hasher, store):
+    """``build(**settings)``: an app with its own settings (the shared test app has the defaults)."""
+    built = []
+
+    def build(**overrides):
+        settings = make_settings(tmp_path, pg_template, **overrides)
+        application = create_app(settings, store=store, clock=clock, passwords=password_hasher)
+        built.append(application)
+        return application.test_client()
+
+    yield build
+    for application in built:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _no_metrics(resp, status: int) -> None:
+    assert resp.status_code == status, resp.status_code
+    assert b"yiwang_" not in resp.get_data()
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+def test_metrics_refused_outside_the_allowed_networks(http):
+    # Default: loopback only. Before issue 17 anyone could read them.
+    _no_metrics(http.get("/metrics", environ_base={"REMOTE_ADDR": OUTSIDER}), 403)
+    _no_metrics(http.get("/metrics", environ_base={"REMOTE_ADDR": "10.0.0.5"}), 403)
+    assert http.get("/metrics", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+
+
+def test_metrics_allowed_networks_setting(metrics_app):
+    client = metrics_app(metrics_allowed_networks="10.0.0.0/8, 2001:db8::/32")
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.20.30.40"}).status_code == 200
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "2001:db8::5"}).status_code == 200
+    _no_metrics(client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}), 403)
+    _no_metrics(client.get("/metrics", environ_base={"REMOTE_ADDR": "11.0.0.1"}), 403)
+
+
+def test_metrics_token_lets_a_scraper_in_from_anywhere(metrics_app):
+    client = metrics_app(metrics_token=METRICS_TOKEN)
+    outside = {"REMOTE_ADDR": OUTSIDER}
+    resp = client.get("/metrics", environ_base=outside, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert resp.status_code == 200 and "yiwang_http_requests_total" in resp.get_data(as_text=True)
+    # RFC 6750 §3: no or a wrong token is a 401 with a bearer challenge.
+    missing = client.get("/metrics", environ_base=outside)
+    _no_metrics(missing, 401)
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer ")
+    for wrong in (f"Bearer {METRICS_TOKEN}x", "Bearer ", f"Basic {METRICS_TOKEN}", METRICS_TOKEN, "Bearer \u00e9t\u00e9"):
+        _no_metrics(client.get("/metrics", environ_base=outside, headers={"Authorization": wrong}), 401)
+    # A wrong token is refused from an allowed network too: it is a misconfigured scraper.
+    _no_metrics(client.get("/metrics", headers={"Authorization": "Bearer nope"}), 401)
+    assert client.get("/metrics").status_code == 200
+
+
+def test_metrics_behind_the_proxy_check_the_forwarded_address(metrics_app):
+    # README production: nginx on the same host, YIWANG_TRUSTED_PROXIES=1. Every request
+    # through the proxy comes from 127.0.0.1; the client is the forwarded address.
+    client = metrics_app(trusted_proxies=1)
+    _no_metrics(client.get("/metrics", headers={"X-Forwarded-For": OUTSIDER}), 403)
+    # A forged entry before the proxy's own is not believed (ProxyFix takes the last hop).
+    _no_metrics(client.get("/metrics", headers={"X-Forwarded-For": f"127.0.0.1, {OUTSIDER}"}), 403)
+    # Prometheus on the host, scraping the instance directly (no proxy, no header).
+    assert client.get("/metrics").status_code == 200
+
+
+def test_metrics_through_an_undeclared_proxy_are_refused(http):
+    # YIWANG_TRUSTED_PROXIES unset but a proxy in front: its loopback address says nothing
+    # about the client, so a forwarded request is not taken as coming from loopback.
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        _no_metrics(http.get("/metrics", headers={header: OUTSIDER}), 403)
+
+
 # -- security headers on every page -------------------------------------------------------
 
 

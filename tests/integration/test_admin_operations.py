@@ -155,9 +155,14 @@ def test_update_validates_the_whole_registration(admin):
     # OIDC Core §8.1: the pairwise sector never changes with an update.
     with pytest.raises(InvalidClientMetadataError):
         admin.clients.update(actor, row.client_id, sector_identifier_uri="https://other.example.test/sector.json")
-    moved, _ = admin.clients.update(actor, row.client_id, redirect_uris=["https://a.example.test/cb",
-                                                                         "https://b.example.test/cb"])
-    assert moved.sector_identifier == "tax.example.test"
+    # Issue 17: nor may the redirect URIs leave the sector without its document vouching
+    # for them (this update used to pass, keeping the tax sector for other hosts).
+    with pytest.raises(InvalidClientMetadataError):
+        admin.clients.update(actor, row.client_id, redirect_uris=["https://a.example.test/cb",
+                                                                  "https://b.example.test/cb"])
+    kept = admin.clients.get(actor, row.client_id)
+    assert kept.sector_identifier == "tax.example.test"
+    assert all(uri.startswith("https://tax.example.test/") for uri in kept.redirect_uris)
 
 
 def test_switching_to_a_secret_method_returns_a_new_secret(admin):

@@ -225,6 +225,14 @@ def test_alerts_on_metrics(http, services, clock):
     assert "yiwang_audit_events_retained 3.0" in body
 
 
+def test_alerts_stay_on_metrics_after_other_requests(http):
+    # Recording a request used to reset the audit collector, so the audit gauges vanished
+    # from /metrics after the first request the process served.
+    assert "yiwang_audit_metrics_up 1.0" in http.get("/metrics").get_data(as_text=True)
+    assert http.get("/healthz").status_code == 200
+    assert "yiwang_audit_metrics_up 1.0" in http.get("/metrics").get_data(as_text=True)
+
+
 def test_registry_verification_during_a_login_is_counted_for_its_client(http, services, oauth_client, user, audit):
     from realname.importer import ImportReport, RegistryImporter, RegistryRow
     from tests.helpers import pkce_pair

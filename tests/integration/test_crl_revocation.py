@@ -15,10 +15,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from certificates import revocation
-from certificates.revocation import FetchError, RevocationChecker, RevocationStatus, fetch_crl
+from certificates.revocation import RevocationChecker, RevocationStatus, fetch_crl
 from certificates.trust import CertificateRejectedError, RejectionReason
 from certificates.validation import CertificateValidator
 from common.clock import FrozenClock
+from common.http import FetchError
 from tests.support.pki import make_crl, make_large_crl, three_provinces
 
 USCC = "91350100M000100Y43"

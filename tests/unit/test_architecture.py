@@ -22,7 +22,7 @@ ALLOWED = {
 PURE_MODULES = ["idp/assurance.py", "idp/claims.py", "idp/subjects.py", "idp/discovery.py", "idp/i18n.py",
                 "idp/authorize.py", "idp/catalogue.py", "realname/idnumbers.py", "realname/names.py",
                 "realname/levels.py", "common/uscc.py", "certificates/der.py", "certificates/mapping.py",
-                "certificates/proof.py"]
+                "certificates/proof.py", "common/http.py"]
 IMPURE = {"flask", "werkzeug", "sqlalchemy", "flask_sqlalchemy", "redis"}
 # STYLE.md "Where Flask stops".
 FLASK_ALLOWED = ("idp/views/", "idp/server.py", "config/", "admin/", "common/db.py")
@@ -68,4 +68,30 @@ def test_flask_only_where_allowed() -> None:
                 continue
             if _imports(path) & {"flask", "werkzeug"}:
                 offenders.append(rel)
+    assert not offenders, offenders
+
+
+# Modules that open network connections by themselves.
+NETWORK_CLIENTS = {"socket", "ssl", "http.client", "urllib.request", "urllib3", "requests", "httpx", "aiohttp"}
+
+
+def _module_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+@pytest.mark.parametrize("package", ["idp", "certificates", "admin"])
+def test_outbound_requests_only_through_the_guarded_client(package: str) -> None:
+    # Issue 17: URLs from registrations and CA profiles (CRLs, OCSP, sector identifier
+    # documents, back-channel logout) are reached only through common/http.py, whose
+    # address guard, pinning, size cap and no-redirect rule apply to every such request.
+    offenders = [f"{path.relative_to(ROOT)} imports {sorted(_module_imports(path) & NETWORK_CLIENTS)}"
+                 for path in _files(package) if _module_imports(path) & NETWORK_CLIENTS]
     assert not offenders, offenders

@@ -185,3 +185,23 @@ def test_production_refuses_development_registry_and_sms():
     _refused(production(registry_key=None), "YIWANG_REGISTRY_KEY")
     _refused(production(sms_sender="console"), "console SMS sender")
     _refused(production(sms_url=None), "YIWANG_SMS_URL")
+
+
+def test_metrics_networks_default_to_loopback_and_are_parsed():
+    import ipaddress
+
+    assert Settings().metrics_networks == (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))  # type: ignore[call-arg]
+    custom = Settings(metrics_allowed_networks=" 10.0.0.0/8, 192.0.2.10 ,")  # type: ignore[call-arg]
+    assert custom.metrics_networks == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.0.2.10/32"))
+    assert Settings(metrics_allowed_networks="").metrics_networks == ()  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("networks", ["10.0.0.0/33", "localhost", "10.0.0.0/8;192.0.2.1"])
+def test_metrics_networks_that_do_not_parse_are_refused(networks):
+    with pytest.raises(ValidationError):
+        Settings(metrics_allowed_networks=networks)  # type: ignore[call-arg]
+
+
+def test_production_refuses_a_short_metrics_token():
+    _refused(production(metrics_token="short"), "YIWANG_METRICS_TOKEN")
+    production(metrics_token="t" * 32).check_production()
