@@ -4,9 +4,11 @@ needed, CSRF token on every form, 303 after every POST."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from flask import g, make_response, redirect, request, session, url_for
+from flask import current_app, g, make_response, redirect, request, session, url_for
+from werkzeug.exceptions import HTTPException
 
 from common.crypto import constant_time_equals, random_token
 from common.db import db
@@ -39,9 +41,26 @@ def _see_other(location: str) -> Any:
     return redirect(location, code=303)
 
 
+# A path of unreserved characters only (RFC 3986 §2.3): no whitespace or control
+# characters (browsers strip tab, CR and LF, so "/\t/evil" becomes "//evil"), no
+# backslash, no percent-encoding of either, no query, fragment or scheme.
+_NEXT_CHARS = re.compile(r"/[A-Za-z0-9._~/-]{0,199}")
+
+
 def _safe_next(value: str | None) -> str:
-    """Only a local path of ours: never an open redirect (OWASP ASVS 5 §5.1.5)."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")) and len(value) < 200:
+    """Only one of our own pages: never an open redirect (OWASP ASVS 5 §5.1.5, CWE-601).
+
+    Policy: an allow-list, not a pattern of "local-looking" paths: the value must name a
+    page of ours that answers GET, the home page, the company page or the account area
+    (the paths ``_login_first`` sends). Anything else returns home ("")."""
+    if not value or not _NEXT_CHARS.fullmatch(value) or value.startswith("//"):
+        return ""
+    try:
+        rule, _ = current_app.url_map.bind("localhost").match(value, method="GET", return_rule=True)
+    except HTTPException:  # no such page, not a GET page, or a redirect to a canonical URL
+        return ""
+    path = rule.rule
+    if path in ("/", "/company", "/account") or path.startswith("/account/"):
         return value
     return ""
 
