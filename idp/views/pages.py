@@ -246,9 +246,10 @@ def _logout_target(params: Any) -> tuple[str | None, str | None, Any]:
     Returns (error, redirect URI or None, hint claims or None)."""
     svc = services()
     hint = params.get("id_token_hint")
-    claims = svc.tokens.decode_own_jwt(hint) if hint else None
+    claims = svc.tokens.decode_id_token_hint(hint) if hint else None
     if hint and claims is None:
-        # §2: an invalid hint is not trusted; ask for confirmation, redirect nowhere.
+        # §2: an invalid hint, or another kind of our tokens (an access or logout token),
+        # is not trusted; ask for confirmation, redirect nowhere.
         return None, None, None
     aud = claims.get("aud") if claims else None
     aud = aud[0] if isinstance(aud, list) and len(aud) == 1 else aud
