@@ -122,11 +122,16 @@ class YiwangServer(AuthorizationServer):
 # -- client authentication ----------------------------------------------------------
 
 
+# Policy: the longest a client assertion may be valid, seconds (issue 17).
+ASSERTION_MAX_LIFETIME = 300
+
+
 class PrivateKeyJWT(JWTBearerClientAssertion):
     """``private_key_jwt`` (OIDC Core §9, RFC 7523 §2.2) with the profile's tightening:
     asymmetric algorithms only (no ``none``, no HMAC keyed with a public key), no
     ``jku``/``jwk``/``x5u`` headers that would let the assertion name its own key, exact
-    ``aud``, and single-use ``jti`` in the shared store."""
+    ``aud``, a lifetime of at most ``ASSERTION_MAX_LIFETIME``, and single-use ``jti`` in
+    the shared store."""
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
     ALGORITHMS = ("ES256", "RS256", "PS256")
@@ -168,7 +173,9 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         exp = int(claims.get("exp", 0))
         services = self._services()
-        ttl = max(60, exp - services.p.clock.timestamp() + 60)
+        # Remembered while the assertion is still accepted (exp plus the leeway), which
+        # the lifetime cap bounds: at most ASSERTION_MAX_LIFETIME + 2 × leeway.
+        ttl = max(1, exp - services.p.clock.timestamp() + self.leeway)
         key = "assertion-jti:" + services.p.hasher.digest("jti", f"{claims['sub']}\x00{jti}")
         return services.p.store.set_if_absent(key, b"1", ttl)
 
@@ -192,6 +199,15 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         # RFC 7523 §3 items 1-2: iss and sub are both the client_id.
         if claims["sub"] != claims["iss"]:
             raise InvalidClientError(description="Issuer and Subject MUST match.")
+        # RFC 7523 §3 item 4 lets the server limit the time window. Policy: at most
+        # ASSERTION_MAX_LIFETIME from iat (or from now without one: OIDC Core §9 makes iat
+        # optional) and never further from now than that plus the clock-skew leeway. A
+        # year-long assertion would be a stolen-and-replayable credential; joserfc has
+        # already refused an iat in the future.
+        now = self._services().p.clock.timestamp()
+        issued = claims["iat"] if isinstance(claims.get("iat"), (int, float)) else now
+        if claims["exp"] - issued > ASSERTION_MAX_LIFETIME or claims["exp"] > now + ASSERTION_MAX_LIFETIME + self.leeway:
+            raise InvalidClientError(description="The assertion is valid for too long.")
         # RFC 7523 §3 item 7 / OIDC Core §9: jti required and single use.
         if "jti" not in claims or not self.validate_jti(claims, claims["jti"]):
             raise InvalidClientError(description="Invalid or reused JWT ID.")
