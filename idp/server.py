@@ -4,6 +4,7 @@ tightens Authlib's defaults to this provider's profile (DESIGN.md §4, §9)."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Callable
@@ -71,6 +72,21 @@ class StoredAuthorizationRequest(OAuth2Request):
         return MultiDict()
 
 
+def _well_formed_authorization(header: str) -> bool:
+    """RFC 9110 §11.4: a scheme and credentials; for Basic (RFC 7617 §2) base64 of UTF-8
+    ``client_id:secret`` without control characters."""
+    parts = header.split(None, 1)
+    if len(parts) != 2:
+        return False
+    if parts[0].lower() != "basic":
+        return True
+    try:
+        decoded = base64.b64decode(parts[1].strip(), validate=True).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return False
+    return ":" in decoded and decoded.isprintable()
+
+
 class YiwangServer(AuthorizationServer):
     """Authlib's Flask authorization server bound to our services."""
 
@@ -88,9 +104,13 @@ class YiwangServer(AuthorizationServer):
     def authenticate_client(self, request: OAuth2Request, methods: list[str], endpoint: str = "token") -> Any:
         from authlib.oauth2.rfc6749 import InvalidClientError
 
+        header = request.headers.get("Authorization", "")
+        if header and not _well_formed_authorization(header):
+            # Authlib would fail on these (a 500); RFC 6749 §5.2: invalid_client, 401.
+            raise InvalidClientError(status_code=401, description="Malformed Authorization header.")
         # RFC 6749 §2.3: a client must not use more than one authentication method in a
         # request; refuse rather than pick one (a downgrade could hide in the other).
-        basic = request.headers.get("Authorization", "")[:6].lower() == "basic "
+        basic = header[:6].lower() == "basic "
         form = request.form
         used = [basic, bool(form.get("client_secret")), bool(form.get("client_assertion"))]
         if sum(used) > 1:

@@ -40,6 +40,9 @@ def _body(route: Route) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
+        # RFC 8259 §8.2: "\ud800" parses, but a lone surrogate is no Unicode text; the
+        # database, the audit chain and the response would fail on it later.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):
         # RecursionError: JSON nested deeper than the parser's recursion limit.
         raise FieldValidationError([("body", "is not JSON")]) from None

@@ -110,8 +110,9 @@ def login_submit() -> Any:
     password = request.form.get("password", "")
     svc = services()
     try:
-        if not identifier or not password or len(identifier) > 128:
-            raise InvalidCredentialsError("empty or oversized field")
+        # A control character (NUL fails in PostgreSQL) is in no identifier.
+        if not identifier or not password or len(identifier) > 128 or not identifier.isprintable():
+            raise InvalidCredentialsError("empty, oversized or unprintable field")
         result = svc.accounts.authenticate_password(identifier, password, client_ip=client_ip())
     except InvalidCredentialsError as exc:
         provider().metrics.login(False)
