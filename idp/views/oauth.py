@@ -100,12 +100,14 @@ def _consent_grant(params: MultiDict[str, str]) -> Any:
     ``OAuth2Error``, with ``redirect_uri`` set only once client and URI are verified."""
     redirect_uri = params.get("redirect_uri") or ""
     response_type = params.get("response_type") or ""
-    if not (_DESCRIPTION_CHARS.fullmatch(redirect_uri) and _DESCRIPTION_CHARS.fullmatch(response_type)):
+    safe_type = bool(_DESCRIPTION_CHARS.fullmatch(response_type))
+    if not (safe_type and _DESCRIPTION_CHARS.fullmatch(redirect_uri)):
         client = services().client(params.get("client_id"))
         if client is None or not client.check_redirect_uri(redirect_uri):
             # RFC 6749 §4.1.2.1: nothing verified to redirect to: an error page.
             raise InvalidRequestError()
-        raise UnsupportedResponseTypeError("invalid", redirect_uri=redirect_uri)
+        if not safe_type:
+            raise UnsupportedResponseTypeError("invalid", redirect_uri=redirect_uri)
     oauth_req = StoredAuthorizationRequest(provider().settings.issuer + ENDPOINTS["authorization"], params)
     return oauth_server().get_consent_grant(oauth_req)
 

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from tests.functional._admin_api import API, admin_headers
-from tests.helpers import form_field
+from tests.helpers import form_field, query_of
 
 from ._authz import assert_error_page, assert_redirect_error, authorize_params
 
@@ -68,6 +68,19 @@ def test_bad_response_type_with_an_unverified_uri_is_an_error_page(http, oauth_c
         resp = http.get("/authorize", query_string=params)
         assert resp.status_code == 400
         assert_error_page(resp)
+
+
+def test_registered_non_ascii_redirect_uri_still_works(http, services):
+    from ._authz import register_client
+
+    client = register_client(services, "https://rp.example.test/回调")
+    resp = http.get("/authorize", query_string=authorize_params(client))
+    # Positive control: a URI registered byte for byte is verified, whatever it holds.
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/login?")
+    bad = http.get("/authorize", query_string=authorize_params(client, response_type='code"'))
+    # Verified, so an error redirect (the Location carries the URI percent-encoded).
+    assert bad.status_code == 302 and bad.headers["Location"].startswith("https://rp.example.test/%E5%9B%9E%E8%B0%83?")
+    assert query_of(bad.headers["Location"])["error"] == "unsupported_response_type"
 
 
 def test_nul_in_client_id_is_an_error_page(http, oauth_client):
