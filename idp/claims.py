@@ -31,7 +31,8 @@ def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: nested deeper than the parser's recursion limit.
         raise InvalidClaimsRequestError("not JSON") from None
     if not isinstance(value, dict):
         raise InvalidClaimsRequestError("not an object")
@@ -44,7 +45,23 @@ def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
         for name, spec in part.items():
             if spec is not None and not isinstance(spec, dict):
                 raise InvalidClaimsRequestError(f"{member}.{name} is not null or an object")
+            if spec is not None:
+                _check_claim_spec(name, spec)
     return value
+
+
+def _check_claim_spec(name: str, spec: dict[str, Any]) -> None:
+    # OIDC Core §5.5.1: "essential" is a boolean, "values" an array; acr values are
+    # strings (§5.5.1.1), compared with the levels we know.
+    if "essential" in spec and not isinstance(spec["essential"], bool):
+        raise InvalidClaimsRequestError(f"{name}.essential is not a boolean")
+    if "values" in spec and not isinstance(spec["values"], list):
+        raise InvalidClaimsRequestError(f"{name}.values is not an array")
+    if name == "acr":
+        if "value" in spec and not isinstance(spec["value"], str):
+            raise InvalidClaimsRequestError("acr.value is not a string")
+        if not all(isinstance(v, str) for v in spec.get("values") or ()):
+            raise InvalidClaimsRequestError("acr.values are not strings")
 
 
 def requested_acr_values(acr_values: str | None, claims_request: dict[str, Any] | None) -> tuple[list[str], bool]:

@@ -231,7 +231,8 @@ class Services:
     # -- shortcuts used by several endpoints ------------------------------------------
 
     def client(self, client_id: str | None) -> RegisteredClient | None:
-        if not client_id or len(client_id) > 64:
+        # No client id holds a control character; NUL would fail in PostgreSQL (a 500).
+        if not client_id or len(client_id) > 64 or not client_id.isprintable():
             return None
         return self.p.client_cache.get(client_id, self.clients.snapshot)
 

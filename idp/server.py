@@ -4,6 +4,7 @@ tightens Authlib's defaults to this provider's profile (DESIGN.md §4, §9)."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Callable
@@ -71,6 +72,21 @@ class StoredAuthorizationRequest(OAuth2Request):
         return MultiDict()
 
 
+def _well_formed_authorization(header: str) -> bool:
+    """RFC 9110 §11.4: a scheme and credentials; for Basic (RFC 7617 §2) base64 of UTF-8
+    ``client_id:secret`` without control characters."""
+    parts = header.split(None, 1)
+    if len(parts) != 2:
+        return False
+    if parts[0].lower() != "basic":
+        return True
+    try:
+        decoded = base64.b64decode(parts[1].strip(), validate=True).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return False
+    return ":" in decoded and decoded.isprintable()
+
+
 class YiwangServer(AuthorizationServer):
     """Authlib's Flask authorization server bound to our services."""
 
@@ -88,9 +104,13 @@ class YiwangServer(AuthorizationServer):
     def authenticate_client(self, request: OAuth2Request, methods: list[str], endpoint: str = "token") -> Any:
         from authlib.oauth2.rfc6749 import InvalidClientError
 
+        header = request.headers.get("Authorization", "")
+        if header and not _well_formed_authorization(header):
+            # Authlib would fail on these (a 500); RFC 6749 §5.2: invalid_client, 401.
+            raise InvalidClientError(status_code=401, description="Malformed Authorization header.")
         # RFC 6749 §2.3: a client must not use more than one authentication method in a
         # request; refuse rather than pick one (a downgrade could hide in the other).
-        basic = request.headers.get("Authorization", "")[:6].lower() == "basic "
+        basic = header[:6].lower() == "basic "
         form = request.form
         used = [basic, bool(form.get("client_secret")), bool(form.get("client_assertion"))]
         if sum(used) > 1:
@@ -122,11 +142,16 @@ class YiwangServer(AuthorizationServer):
 # -- client authentication ----------------------------------------------------------
 
 
+# Policy: the longest a client assertion may be valid, seconds (issue 17).
+ASSERTION_MAX_LIFETIME = 300
+
+
 class PrivateKeyJWT(JWTBearerClientAssertion):
     """``private_key_jwt`` (OIDC Core §9, RFC 7523 §2.2) with the profile's tightening:
     asymmetric algorithms only (no ``none``, no HMAC keyed with a public key), no
     ``jku``/``jwk``/``x5u`` headers that would let the assertion name its own key, exact
-    ``aud``, and single-use ``jti`` in the shared store."""
+    ``aud``, a lifetime of at most ``ASSERTION_MAX_LIFETIME``, and single-use ``jti`` in
+    the shared store."""
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
     ALGORITHMS = ("ES256", "RS256", "PS256")
@@ -168,7 +193,9 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         exp = int(claims.get("exp", 0))
         services = self._services()
-        ttl = max(60, exp - services.p.clock.timestamp() + 60)
+        # Remembered while the assertion is still accepted (exp plus the leeway), which
+        # the lifetime cap bounds: at most ASSERTION_MAX_LIFETIME + 2 × leeway.
+        ttl = max(1, exp - services.p.clock.timestamp() + self.leeway)
         key = "assertion-jti:" + services.p.hasher.digest("jti", f"{claims['sub']}\x00{jti}")
         return services.p.store.set_if_absent(key, b"1", ttl)
 
@@ -192,6 +219,15 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         # RFC 7523 §3 items 1-2: iss and sub are both the client_id.
         if claims["sub"] != claims["iss"]:
             raise InvalidClientError(description="Issuer and Subject MUST match.")
+        # RFC 7523 §3 item 4 lets the server limit the time window. Policy: at most
+        # ASSERTION_MAX_LIFETIME from iat (or from now without one: OIDC Core §9 makes iat
+        # optional) and never further from now than that plus the clock-skew leeway. A
+        # year-long assertion would be a stolen-and-replayable credential; joserfc has
+        # already refused an iat in the future.
+        now = self._services().p.clock.timestamp()
+        issued = claims["iat"] if isinstance(claims.get("iat"), (int, float)) else now
+        if claims["exp"] - issued > ASSERTION_MAX_LIFETIME or claims["exp"] > now + ASSERTION_MAX_LIFETIME + self.leeway:
+            raise InvalidClientError(description="The assertion is valid for too long.")
         # RFC 7523 §3 item 7 / OIDC Core §9: jti required and single use.
         if "jti" not in claims or not self.validate_jti(claims, claims["jti"]):
             raise InvalidClientError(description="Invalid or reused JWT ID.")

@@ -25,6 +25,9 @@ from .models import RefreshToken
 from .settings import IdpSettings
 
 _AID_CONTEXT = "access_token.aid"
+# The JOSE typ of our ID tokens; access tokens are "at+jwt" (RFC 9068 §2.1), logout
+# tokens "logout+jwt" (Back-Channel Logout §2.4).
+ID_TOKEN_TYP = "JWT"  # noqa: S105 - a JOSE media type, not a secret
 
 
 @dataclass
@@ -384,7 +387,7 @@ class TokenService:
         _put_present(claims, nonce=nonce, acr=acr, amr=amr, sid=sid)
         if access_token:
             claims["at_hash"] = half_hash(access_token, key.alg)
-        header = {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
+        header = {"alg": key.alg, "kid": key.kid, "typ": ID_TOKEN_TYP}
         return jwt.encode(header, claims, key.key, algorithms=[key.alg])
 
     def sign_jwt(self, header_extra: dict[str, Any], claims: dict[str, Any], alg: str | None = None) -> str:
@@ -394,8 +397,30 @@ class TokenService:
         return jwt.encode(header, claims, key.key, algorithms=[key.alg])
 
     def decode_own_jwt(self, token: str, *, verify_exp: bool = False) -> dict[str, Any] | None:
-        """Verify a token this provider signed (an ``id_token_hint``); None when it is not
-        one. OIDC RP-Initiated Logout §2: an expired hint is still acceptable."""
+        """Verify a token this provider signed; None when it is not one. Any kind of our
+        tokens passes: for a hint use ``decode_id_token_hint``."""
+        verified = self._verify_own(token, verify_exp=verify_exp)
+        return verified[1] if verified else None
+
+    def decode_id_token_hint(self, token: str) -> dict[str, Any] | None:
+        """The claims of an ID token this provider issued, expired or not (OIDC Core
+        §3.1.2.1 ``id_token_hint``; RP-Initiated Logout §2 accepts an expired one); None
+        for anything else. Access tokens (``at+jwt``), logout tokens (``logout+jwt``) and
+        audit checkpoints are signed with the same keys and name the client too, so the
+        JOSE ``typ`` we put on ID tokens and the claims decide (RFC 8725 §3.11)."""
+        verified = self._verify_own(token, verify_exp=False)
+        if verified is None or verified[0].get("typ") != ID_TOKEN_TYP:
+            return None
+        claims = verified[1]
+        # OIDC Core §2: what every ID token of ours carries; and nothing that only access
+        # tokens (RFC 9068 §2.2) or logout tokens (Back-Channel Logout §2.4) carry.
+        if not all(name in claims for name in ("sub", "aud", "iat", "exp", "auth_time")):
+            return None
+        if any(name in claims for name in ("events", "scope", "client_id", "gid", "aid")):
+            return None
+        return claims
+
+    def _verify_own(self, token: str, *, verify_exp: bool) -> tuple[dict[str, Any], dict[str, Any]] | None:
         try:
             parsed = jwt.decode(token, self._resolve_key, algorithms=["ES256", "RS256"])
         except (JoseError, InvalidTokenError, ValueError, KeyError, TypeError):
@@ -405,7 +430,7 @@ class TokenService:
             return None
         if verify_exp and int(claims.get("exp", 0)) <= self._clock.timestamp():
             return None
-        return claims
+        return dict(parsed.header), claims
 
     # -- refresh tokens -----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from common.db import db
 from common.errors import DomainError
@@ -27,15 +27,22 @@ bp = Blueprint("admin_api", __name__)
 
 
 def _body(route: Route) -> dict[str, Any]:
+    raw = request.get_data(cache=False)
+    if raw and request.mimetype != "application/json":
+        # RFC 9110 §15.5.16: a body is JSON and says so. text/plain and forms are what a
+        # web page can send cross-origin without a CORS preflight (Fetch §3.2.3).
+        raise UnsupportedMediaType()
     if route.request is None:
         return {}
-    raw = request.get_data(cache=False)
     if not raw.strip():
         if route.request_required:
             raise FieldValidationError([("body", "a JSON object is required")])
         return {}
     try:
         data = json.loads(raw)
+        # RFC 8259 §8.2: "\ud800" parses, but a lone surrogate is no Unicode text; the
+        # database, the audit chain and the response would fail on it later.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):
         # RecursionError: JSON nested deeper than the parser's recursion limit.
         raise FieldValidationError([("body", "is not JSON")]) from None

@@ -663,6 +663,7 @@ _ERROR_TEXT = {400: "Malformed request (RFC 6750 invalid_request)",
                401: "Missing or unusable access token; see WWW-Authenticate (RFC 6750 §3, RFC 9470 §3)",
                403: "The token lacks the admin scope, or the roles lack the permission",
                404: "No such resource", 409: "Conflicts with the resource's state",
+               415: "The body is not sent as application/json",
                422: "The request breaks its schema or a registration rule; errors name the fields"}
 
 
@@ -687,6 +688,7 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.request:
         op["requestBody"] = {"required": route.request_required, "content": {
             "application/json": {"schema": {"$ref": f"#/components/schemas/{route.request}"}}}}
+        responses["415"] = {"description": _ERROR_TEXT[415], "content": problem}
     return op
 
 

@@ -3,10 +3,11 @@ discovery and JWKS."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, UnsupportedResponseTypeError
 from flask import Response, jsonify, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
@@ -91,13 +92,35 @@ def redirect_error(req_redirect: str, mode: str, state: str | None, error: str, 
     return _authorization_response(req_redirect, mode, params)
 
 
+# RFC 6749 §4.1.2.1: the characters error_description may hold. Authlib quotes
+# redirect_uri and response_type in its descriptions and raises ValueError for anything
+# else ('"', '\\', non-ASCII, control characters), so such values never reach it.
+_DESCRIPTION_CHARS = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+
+def _consent_grant(params: MultiDict[str, str]) -> Any:
+    """Authlib's checks of client, redirect URI, response type and scope. Raises
+    ``OAuth2Error``, with ``redirect_uri`` set only once client and URI are verified."""
+    redirect_uri = params.get("redirect_uri") or ""
+    response_type = params.get("response_type") or ""
+    safe_type = bool(_DESCRIPTION_CHARS.fullmatch(response_type))
+    if not (safe_type and _DESCRIPTION_CHARS.fullmatch(redirect_uri)):
+        client = services().client(params.get("client_id"))
+        if client is None or not client.check_redirect_uri(redirect_uri):
+            # RFC 6749 §4.1.2.1: nothing verified to redirect to: an error page.
+            raise InvalidRequestError()
+        if not safe_type:
+            raise UnsupportedResponseTypeError("invalid", redirect_uri=redirect_uri)
+    oauth_req = StoredAuthorizationRequest(provider().settings.issuer + ENDPOINTS["authorization"], params)
+    return oauth_server().get_consent_grant(oauth_req)
+
+
 def handle_authorization(params: MultiDict[str, str], interaction_id: str | None, record: dict[str, Any] | None) -> Any:
     svc = services()
     prov = provider()
     now = prov.clock.timestamp()
-    oauth_req = StoredAuthorizationRequest(prov.settings.issuer + ENDPOINTS["authorization"], params)
     try:
-        grant = oauth_server().get_consent_grant(oauth_req)
+        grant = _consent_grant(params)
     except OAuth2Error as exc:
         # RFC 6749 §4.1.2.1: redirect only once client and redirect URI are verified;
         # Authlib sets redirect_uri on the error exactly then.
@@ -121,7 +144,8 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
 
     hint_subject, hint_invalid = None, False
     if req.id_token_hint:
-        claims = svc.tokens.decode_own_jwt(req.id_token_hint)
+        # OIDC Core §3.1.2.1: only an ID token we issued is a hint (not an access token).
+        claims = svc.tokens.decode_id_token_hint(req.id_token_hint)
         if claims is None or claims.get("aud") not in (client.client_id, [client.client_id]):
             hint_invalid = True
         else:
@@ -253,13 +277,11 @@ def mark_consent_done(iid: str, record: dict[str, Any], confirmed: set[str]) -> 
 
 def pending_request(record: dict[str, Any]) -> AuthorizationRequest | None:
     """Re-validate a stored request for the login and consent pages."""
-    prov = provider()
     params = record["params"]
-    oauth_req = StoredAuthorizationRequest(prov.settings.issuer + ENDPOINTS["authorization"], params)
     try:
-        grant = oauth_server().get_consent_grant(oauth_req)
+        grant = _consent_grant(params)
         return parse_request(params, grant.request.client, grant.redirect_uri, grant.request.scope or "",
-                             admin_max_auth_age=prov.settings.admin_max_auth_age)
+                             admin_max_auth_age=provider().settings.admin_max_auth_age)
     except (OAuth2Error, AuthorizationError):
         return None
 

@@ -4,9 +4,11 @@ needed, CSRF token on every form, 303 after every POST."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from flask import g, make_response, redirect, request, session, url_for
+from flask import current_app, g, make_response, redirect, request, session, url_for
+from werkzeug.exceptions import HTTPException
 
 from common.crypto import constant_time_equals, random_token
 from common.db import db
@@ -40,9 +42,26 @@ def _see_other(location: str) -> Any:
     return redirect(location, code=303)
 
 
+# A path of unreserved characters only (RFC 3986 §2.3): no whitespace or control
+# characters (browsers strip tab, CR and LF, so "/\t/evil" becomes "//evil"), no
+# backslash, no percent-encoding of either, no query, fragment or scheme.
+_NEXT_CHARS = re.compile(r"/[A-Za-z0-9._~/-]{0,199}")
+
+
 def _safe_next(value: str | None) -> str:
-    """Only a local path of ours: never an open redirect (OWASP ASVS 5 §5.1.5)."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")) and len(value) < 200:
+    """Only one of our own pages: never an open redirect (OWASP ASVS 5 §5.1.5, CWE-601).
+
+    Policy: an allow-list, not a pattern of "local-looking" paths: the value must name a
+    page of ours that answers GET, the home page, the company page or the account area
+    (the paths ``_login_first`` sends). Anything else returns home ("")."""
+    if not value or not _NEXT_CHARS.fullmatch(value) or value.startswith("//"):
+        return ""
+    try:
+        rule, _ = current_app.url_map.bind("localhost").match(value, method="GET", return_rule=True)
+    except HTTPException:  # no such page, not a GET page, or a redirect to a canonical URL
+        return ""
+    path = rule.rule
+    if path in ("/", "/company", "/account") or path.startswith("/account/"):
         return value
     return ""
 
@@ -92,8 +111,9 @@ def login_submit() -> Any:
     password = request.form.get("password", "")
     svc = services()
     try:
-        if not identifier or not password or len(identifier) > 128:
-            raise InvalidCredentialsError("empty or oversized field")
+        # A control character (NUL fails in PostgreSQL) is in no identifier.
+        if not identifier or not password or len(identifier) > 128 or not identifier.isprintable():
+            raise InvalidCredentialsError("empty, oversized or unprintable field")
         result = svc.accounts.authenticate_password(identifier, password, client_ip=client_ip())
     except InvalidCredentialsError as exc:
         provider().metrics.login(False)
@@ -230,9 +250,10 @@ def _logout_target(params: Any) -> tuple[str | None, str | None, Any]:
     Returns (error, redirect URI or None, hint claims or None)."""
     svc = services()
     hint = params.get("id_token_hint")
-    claims = svc.tokens.decode_own_jwt(hint) if hint else None
+    claims = svc.tokens.decode_id_token_hint(hint) if hint else None
     if hint and claims is None:
-        # §2: an invalid hint is not trusted; ask for confirmation, redirect nowhere.
+        # §2: an invalid hint, or another kind of our tokens (an access or logout token),
+        # is not trusted; ask for confirmation, redirect nowhere.
         return None, None, None
     aud = claims.get("aud") if claims else None
     aud = aud[0] if isinstance(aud, list) and len(aud) == 1 else aud

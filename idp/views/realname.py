@@ -509,6 +509,14 @@ def verify_submit() -> Any:
 # -- account page ------------------------------------------------------------------------
 
 
+# The problem codes our own redirects put on /account (the re-check in verify_submit).
+# Policy: any other value is ignored, so a crafted link cannot show its own text (a fake
+# support number, "your account is locked") as an alert on the genuine page.
+ACCOUNT_PROBLEMS = frozenset(
+    {RegistryUnavailableError.code, VerificationFailedError.code, VerificationThrottledError.code}
+)
+
+
 @bp.get("/account")
 def account() -> Any:
     current = _current()
@@ -529,7 +537,7 @@ def account() -> Any:
         has_totp=svc.realname.has_totp(acct.id),
         consents=_consent_rows(acct.id),
         notice=_msg("saved") if request.args.get("saved") else None,
-        problem=_msg(request.args["problem"]) if request.args.get("problem", "").isidentifier() else None,
+        problem=_msg(request.args["problem"]) if request.args.get("problem") in ACCOUNT_PROBLEMS else None,
     )
 
 

@@ -132,6 +132,54 @@ def test_not_yet_valid_assertion_is_invalid_client(http, jwt_client, client_key,
     _assert_invalid_client(client_assertion_request(http, jwt_client.client_id, assertion))
 
 
+# -- lifetime cap (issue 17; RFC 7523 §3 item 4 lets the server limit the window) -----
+
+
+@pytest.mark.parametrize("lifetime", [86400 * 365, 3600, 301])
+def test_assertion_valid_too_long_is_invalid_client(http, jwt_client, client_key, clock, lifetime):
+    now = clock.timestamp()
+    assertion = sign_assertion(client_key, _claims(clock, jwt_client, exp=now + lifetime))
+    # Policy: an assertion may live at most 300 s from now. A long-lived one is a bearer
+    # credential that can be stolen and used later (only its jti stops a second use).
+    _assert_invalid_client(client_assertion_request(http, jwt_client.client_id, assertion))
+
+
+def test_assertion_valid_for_the_cap_authenticates(http, jwt_client, client_key, clock):
+    now = clock.timestamp()
+    assertion = sign_assertion(client_key, _claims(clock, jwt_client, exp=now + 300))
+    # Positive control: exactly the cap is accepted.
+    assert client_assertion_request(http, jwt_client.client_id, assertion).status_code == 200
+
+
+def test_client_clock_slightly_ahead_authenticates(http, jwt_client, client_key, clock):
+    now = clock.timestamp()
+    # A client clock 20 s ahead (within the 30 s leeway) signing a 300 s assertion.
+    assertion = sign_assertion(client_key, _claims(clock, jwt_client, iat=now + 20, exp=now + 320))
+    assert client_assertion_request(http, jwt_client.client_id, assertion).status_code == 200
+
+
+def test_long_lived_assertion_issued_long_ago_is_invalid_client(http, jwt_client, client_key, clock):
+    now = clock.timestamp()
+    # Signed a year ago to be valid for a year: near its end it is within 300 s of exp,
+    # but its lifetime (exp - iat) still exceeds the cap.
+    assertion = sign_assertion(client_key, _claims(clock, jwt_client, iat=now - 86400 * 365, exp=now + 200))
+    _assert_invalid_client(client_assertion_request(http, jwt_client.client_id, assertion))
+
+
+def test_assertion_issued_in_the_future_is_invalid_client(http, jwt_client, client_key, clock):
+    now = clock.timestamp()
+    assertion = sign_assertion(client_key, _claims(clock, jwt_client, iat=now + 120, exp=now + 200))
+    # RFC 7519 §4.1.6: iat beyond the clock-skew leeway is not a real issue time.
+    _assert_invalid_client(client_assertion_request(http, jwt_client.client_id, assertion))
+
+
+def test_assertion_without_iat_within_the_cap_authenticates(http, jwt_client, client_key, clock):
+    claims = _claims(clock, jwt_client, iat=None)
+    assert "iat" not in claims
+    # OIDC Core §9: iat is optional for private_key_jwt; the exp cap bounds the window.
+    assert client_assertion_request(http, jwt_client.client_id, sign_assertion(client_key, claims)).status_code == 200
+
+
 def test_missing_jti_is_invalid_client(http, jwt_client, client_key, clock):
     claims = _claims(clock, jwt_client)
     del claims["jti"]
