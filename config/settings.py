@@ -136,6 +136,11 @@ class Settings(BaseSettings):
         "shared store) per client IP per hour (issue 17: bounds the store's memory; generous for carrier-grade "
         "NAT).",
     )
+    client_assertion_max_lifetime: int = Field(
+        3600, ge=60, le=86400, description="The longest a private_key_jwt client assertion may be valid, seconds "
+        "(RFC 7523 §3: exp - iat, and exp no further from now; issue 17). One hour is what Authlib's client "
+        "signs for; clients such as openid-client sign for 60 s.",
+    )
     admin_max_auth_age: int = Field(
         900, ge=60, le=3600, description="The admin API accepts an administrator's token only if the login behind "
         "it is at most this many seconds old (RFC 9470 max_age); an authorization request for the admin scope "
@@ -350,6 +355,7 @@ class Settings(BaseSettings):
             mfa_lockout_seconds=self.mfa_lockout_seconds,
             interaction_max_per_ip_hour=self.interaction_max_per_ip_hour,
             admin_max_auth_age=self.admin_max_auth_age,
+            client_assertion_max_lifetime=self.client_assertion_max_lifetime,
             consent_ttl_days=self.consent_ttl_days,
             secure_cookies=self.secure_cookies,
             backchannel_logout_timeout=self.backchannel_logout_timeout,

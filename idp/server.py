@@ -142,16 +142,12 @@ class YiwangServer(AuthorizationServer):
 # -- client authentication ----------------------------------------------------------
 
 
-# Policy: the longest a client assertion may be valid, seconds (issue 17).
-ASSERTION_MAX_LIFETIME = 300
-
-
 class PrivateKeyJWT(JWTBearerClientAssertion):
     """``private_key_jwt`` (OIDC Core §9, RFC 7523 §2.2) with the profile's tightening:
     asymmetric algorithms only (no ``none``, no HMAC keyed with a public key), no
     ``jku``/``jwk``/``x5u`` headers that would let the assertion name its own key, exact
-    ``aud``, a lifetime of at most ``ASSERTION_MAX_LIFETIME``, and single-use ``jti`` in
-    the shared store."""
+    ``aud``, a lifetime of at most ``client_assertion_max_lifetime`` (settings), and
+    single-use ``jti`` in the shared store."""
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
     ALGORITHMS = ("ES256", "RS256", "PS256")
@@ -194,7 +190,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         exp = int(claims.get("exp", 0))
         services = self._services()
         # Remembered while the assertion is still accepted (exp plus the leeway), which
-        # the lifetime cap bounds: at most ASSERTION_MAX_LIFETIME + 2 × leeway.
+        # the lifetime cap bounds: at most client_assertion_max_lifetime + 2 × leeway.
         ttl = max(1, exp - services.p.clock.timestamp() + self.leeway)
         key = "assertion-jti:" + services.p.hasher.digest("jti", f"{claims['sub']}\x00{jti}")
         return services.p.store.set_if_absent(key, b"1", ttl)
@@ -220,13 +216,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if claims["sub"] != claims["iss"]:
             raise InvalidClientError(description="Issuer and Subject MUST match.")
         # RFC 7523 §3 item 4 lets the server limit the time window. Policy: at most
-        # ASSERTION_MAX_LIFETIME from iat (or from now without one: OIDC Core §9 makes iat
-        # optional) and never further from now than that plus the clock-skew leeway. A
-        # year-long assertion would be a stolen-and-replayable credential; joserfc has
-        # already refused an iat in the future.
-        now = self._services().p.clock.timestamp()
+        # client_assertion_max_lifetime from iat (or from now without one: OIDC Core §9
+        # makes iat optional) and never further from now than that plus the clock-skew
+        # leeway. A year-long assertion would be a stolen-and-replayable credential;
+        # joserfc has already refused an iat in the future. The default (one hour) is what
+        # Authlib's client signs for; a deployment of stricter clients sets it lower.
+        services = self._services()
+        now = services.p.clock.timestamp()
+        cap = services.p.settings.client_assertion_max_lifetime
         issued = claims["iat"] if isinstance(claims.get("iat"), (int, float)) else now
-        if claims["exp"] - issued > ASSERTION_MAX_LIFETIME or claims["exp"] > now + ASSERTION_MAX_LIFETIME + self.leeway:
+        if claims["exp"] - issued > cap or claims["exp"] > now + cap + self.leeway:
             raise InvalidClientError(description="The assertion is valid for too long.")
         # RFC 7523 §3 item 7 / OIDC Core §9: jti required and single use.
         if "jti" not in claims or not self.validate_jti(claims, claims["jti"]):

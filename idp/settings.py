@@ -24,6 +24,7 @@ class IdpSettings:
     mfa_lockout_seconds: int = 900
     interaction_max_per_ip_hour: int = 600
     admin_max_auth_age: int = 900
+    client_assertion_max_lifetime: int = 3600
     consent_ttl_days: int = 365
     secure_cookies: bool = True
     backchannel_logout_timeout: float = 2.0

@@ -396,19 +396,13 @@ class TokenService:
         header = {"alg": key.alg, "kid": key.kid, **header_extra}
         return jwt.encode(header, claims, key.key, algorithms=[key.alg])
 
-    def decode_own_jwt(self, token: str, *, verify_exp: bool = False) -> dict[str, Any] | None:
-        """Verify a token this provider signed; None when it is not one. Any kind of our
-        tokens passes: for a hint use ``decode_id_token_hint``."""
-        verified = self._verify_own(token, verify_exp=verify_exp)
-        return verified[1] if verified else None
-
-    def decode_id_token_hint(self, token: str) -> dict[str, Any] | None:
-        """The claims of an ID token this provider issued, expired or not (OIDC Core
-        §3.1.2.1 ``id_token_hint``; RP-Initiated Logout §2 accepts an expired one); None
-        for anything else. Access tokens (``at+jwt``), logout tokens (``logout+jwt``) and
+    def decode_id_token(self, token: str, *, verify_exp: bool = False) -> dict[str, Any] | None:
+        """The claims of an ID token this provider issued, expired or not unless
+        ``verify_exp`` (an ``id_token_hint``, OIDC Core §3.1.2.1, may be expired:
+        RP-Initiated Logout §2); None for anything else. Access tokens (``at+jwt``), logout tokens (``logout+jwt``) and
         audit checkpoints are signed with the same keys and name the client too, so the
         JOSE ``typ`` we put on ID tokens and the claims decide (RFC 8725 §3.11)."""
-        verified = self._verify_own(token, verify_exp=False)
+        verified = self._verify_own(token, verify_exp=verify_exp)
         if verified is None or verified[0].get("typ") != ID_TOKEN_TYP:
             return None
         claims = verified[1]

@@ -268,7 +268,8 @@ class ConsoleLoginService:
     def _validated_claims(self, id_token: str, pending: PendingLogin) -> dict[str, Any]:
         # OIDC Core §3.1.3.7 steps 2-3, 6: signed by one of our keys (kid resolved from the
         # key service, ES256/RS256 only, never "none"), iss exactly our issuer.
-        claims = self._tokens.decode_own_jwt(id_token, verify_exp=True)
+        # An ID token only (RFC 8725 §3.11): not an access or logout token signed by the same keys.
+        claims = self._tokens.decode_id_token(id_token, verify_exp=True)
         if claims is None:
             raise IdTokenInvalidError("signature, iss or exp")
         # §3.1.3.7 step 3-5: aud contains us (and azp, when several audiences, is us).

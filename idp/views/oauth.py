@@ -145,7 +145,7 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
     hint_subject, hint_invalid = None, False
     if req.id_token_hint:
         # OIDC Core §3.1.2.1: only an ID token we issued is a hint (not an access token).
-        claims = svc.tokens.decode_id_token_hint(req.id_token_hint)
+        claims = svc.tokens.decode_id_token(req.id_token_hint)
         if claims is None or claims.get("aud") not in (client.client_id, [client.client_id]):
             hint_invalid = True
         else:

@@ -250,7 +250,7 @@ def _logout_target(params: Any) -> tuple[str | None, str | None, Any]:
     Returns (error, redirect URI or None, hint claims or None)."""
     svc = services()
     hint = params.get("id_token_hint")
-    claims = svc.tokens.decode_id_token_hint(hint) if hint else None
+    claims = svc.tokens.decode_id_token(hint) if hint else None
     if hint and claims is None:
         # §2: an invalid hint, or another kind of our tokens (an access or logout token),
         # is not trusted; ask for confirmation, redirect nowhere.
