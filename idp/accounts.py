@@ -19,6 +19,7 @@ from common.crypto import FieldCipher, KeyedHasher, random_token
 from common.db import insert_unique
 from common.errors import ValidationError
 from common.store import Store
+from common.throttle import Throttle
 from realname.idnumbers import InvalidIdNumberError, parse_id_number
 from realname.models import Identity
 
@@ -83,6 +84,7 @@ class AccountService:
         self._cipher = cipher
         self._passwords = passwords
         self._settings = settings
+        self._limits = Throttle(store=store, clock=clock)
 
     # -- creation ---------------------------------------------------------------------
 
@@ -232,10 +234,9 @@ class AccountService:
         ident_key = "login-fail:id:" + self._hasher.digest("login-ident", canonical)
         ip_key = "login-fail:ip:" + self._hasher.digest("login-ip", client_ip)
         s = self._settings
-        now = self._clock.timestamp()
         if (
-            self._failures(ident_key, now, s.login_lockout_seconds) >= s.login_max_failures
-            or self._failures(ip_key, now, 3600) >= s.ip_max_failures_per_hour
+            self._limits.count(ident_key, s.login_lockout_seconds) >= s.login_max_failures
+            or self._limits.count(ip_key, 3600) >= s.ip_max_failures_per_hour
         ):
             # Still hash, so a throttled answer costs the same time as any other.
             self._passwords.verify(None, password)
@@ -245,17 +246,17 @@ class AccountService:
         # Issue 17: the limit holds per account too, whichever identifier names it (username,
         # phone, ID number), so cycling identifiers does not multiply the guesses.
         acct_key = "login-fail:acct:" + self._hasher.digest("login-acct", str(account.id)) if account else None
-        if acct_key and self._failures(acct_key, now, s.login_lockout_seconds) >= s.login_max_failures:
+        if acct_key and self._limits.count(acct_key, s.login_lockout_seconds) >= s.login_max_failures:
             self._passwords.verify(None, password)
             throttled = LoginThrottledError("account throttled")
             throttled.account_id = account.id if account else None
             raise throttled
         ok = self._passwords.verify(account.password_hash if account else None, password)
         if not ok or account is None:
-            self._count_failure(ident_key, now, s.login_lockout_seconds)
-            self._count_failure(ip_key, now, 3600)
+            self._limits.hit(ident_key, s.login_lockout_seconds)
+            self._limits.hit(ip_key, 3600)
             if acct_key:
-                self._count_failure(acct_key, now, s.login_lockout_seconds)
+                self._limits.hit(acct_key, s.login_lockout_seconds)
             failure = InvalidCredentialsError("bad password or unknown identifier")
             failure.account_id = account.id if account else None
             raise failure
@@ -263,27 +264,12 @@ class AccountService:
             disabled = AccountDisabledError(f"account status {account.status}")
             disabled.account_id = account.id
             raise disabled
-        self._store.delete(ident_key, ident_key + ":since")
+        self._limits.clear(ident_key)
         if acct_key:
-            self._store.delete(acct_key, acct_key + ":since")
+            self._limits.clear(acct_key)
         if account.password_hash and self._passwords.needs_rehash(account.password_hash):
             account.password_hash = self._passwords.hash(password)
         return AuthenticatedAccount(account.id, account.subject_seed, ("pwd",))
-
-    def _failures(self, key: str, now: int, window: int) -> int:
-        """Failures counted in the current window. The store's TTL ends a window in real
-        time; its start, kept next to the counter, ends it by the injected clock too."""
-        count, since = self._store.get_many(key, key + ":since")
-        if count is None:
-            return 0
-        if since is not None and now - int(since) >= window:
-            self._store.delete(key, key + ":since")
-            return 0
-        return int(count)
-
-    def _count_failure(self, key: str, now: int, window: int) -> None:
-        self._store.set_if_absent(key + ":since", str(now).encode(), window)
-        self._store.incr(key, window)
 
     # -- second-factor attempts (issue 17) -------------------------------------------
 
@@ -297,20 +283,17 @@ class AccountService:
         does not reset the count, so a pending login cannot be restarted to get more
         guesses)."""
         s = self._settings
-        if self._failures(self._mfa_key(account_id), self._clock.timestamp(), s.mfa_lockout_seconds) >= s.mfa_max_failures:
+        if self._limits.count(self._mfa_key(account_id), s.mfa_lockout_seconds) >= s.mfa_max_failures:
             raise SecondFactorLockedError(f"account {account_id}")
 
     def count_second_factor_failure(self, account_id: int) -> bool:
         """Count one wrong code; True when the account is now locked out of second
         factors for the window."""
-        s, key = self._settings, self._mfa_key(account_id)
-        now = self._clock.timestamp()
-        self._count_failure(key, now, s.mfa_lockout_seconds)
-        return self._failures(key, now, s.mfa_lockout_seconds) >= s.mfa_max_failures
+        s = self._settings
+        return self._limits.hit(self._mfa_key(account_id), s.mfa_lockout_seconds) >= s.mfa_max_failures
 
     def clear_second_factor_failures(self, account_id: int) -> None:
-        key = self._mfa_key(account_id)
-        self._store.delete(key, key + ":since")
+        self._limits.clear(self._mfa_key(account_id))
 
     def mark_phone_verified(self, account: Account) -> None:
         account.phone_verified_at = self._clock.now()

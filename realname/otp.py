@@ -17,8 +17,7 @@ from common.clock import Clock
 from common.crypto import KeyedHasher, constant_time_equals
 from common.errors import DomainError
 from common.store import Store
-
-from .throttle import Throttle
+from common.throttle import Throttle
 
 log = logging.getLogger("yiwang.realname")
 

@@ -16,6 +16,7 @@ from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
 from common.db import insert_unique
 from common.store import Store
+from common.throttle import Throttle
 
 from .errors import (
     DuplicateIdentityError,
@@ -31,7 +32,6 @@ from .models import Identity, RecoveryCode, TotpFactor
 from .names import InvalidNameError, normalize_name
 from .registry import Outcome, RegistryAdapter
 from .settings import RealnameSettings
-from .throttle import Throttle
 from .totp import TotpVerifier, hash_recovery_code, new_recovery_codes
 
 log = logging.getLogger("yiwang.realname")
@@ -95,6 +95,7 @@ class RealnameService:
         self._registry = registry
         self._s = settings
         self._audit = audit
+        self._limits = Throttle(store=store, clock=clock)
 
     # -- look-ups -----------------------------------------------------------------------
 
@@ -143,7 +144,7 @@ class RealnameService:
             ("verify-rate:acct:" + self._hasher.digest("verify-acct", account_key), self._s.verify_max_per_account_hour),
             ("verify-rate:ip:" + self._hasher.digest("verify-ip", client_ip), self._s.verify_max_per_ip_hour),
         ):
-            if self._store.incr(key, 3600) > limit:
+            if self._limits.hit(key, 3600) > limit:
                 raise VerificationThrottledError("rate limit")
 
     def throttle_registration(self, client_ip: str) -> None:
@@ -152,7 +153,7 @@ class RealnameService:
         Issue 17 / OWASP ASVS 5 §2.4: called before the form is looked at, so no input
         (valid or not) gets an answer of any kind once the IP is over its limit."""
         key = "register-rate:ip:" + self._hasher.digest("register-ip", client_ip)
-        if Throttle(store=self._store, clock=self._clock).hit(key, 3600) > self._s.register_max_per_ip_hour:
+        if self._limits.hit(key, 3600) > self._s.register_max_per_ip_hour:
             log.info("registration throttled")
             raise RegistrationThrottledError("rate limit")
 

@@ -13,6 +13,7 @@ from werkzeug.datastructures import MultiDict
 from common.crypto import constant_time_equals, random_token
 from common.db import db
 from common.errors import DomainError
+from common.throttle import Throttle
 
 from ..authorize import PARAMETER_LIMITS
 from ..i18n import choose_locale, translate
@@ -157,7 +158,7 @@ def save_interaction(params: MultiDict[str, str], *, created_at: int, consent_do
     client IP, so nobody can fill the shared store. Raises ``InteractionThrottledError``."""
     prov = provider()
     key = "interaction-rate:ip:" + prov.hasher.digest("interaction-ip", client_ip())
-    if prov.store.incr(key, 3600) > prov.settings.interaction_max_per_ip_hour:
+    if Throttle(store=prov.store, clock=prov.clock).hit(key, 3600) > prov.settings.interaction_max_per_ip_hour:
         raise InteractionThrottledError("interactions per IP")
     iid = random_token(24)
     record = {

@@ -1,5 +1,6 @@
-"""Fixed-window counters and resend intervals in the shared store (issue 17: SMS and
-registration throttling, OWASP ASVS 5 §2.4 anti-automation).
+"""Fixed-window counters and resend intervals in the shared store (OWASP ASVS 5 §2.4
+anti-automation, §6.3.1 brute force: failed logins and codes, SMS sends, registrations,
+pending authorization requests).
 
 A window ends by the store's TTL in real time and, through the start time kept next to
 the counter, by the injected clock too, so tests move time instead of sleeping. Callers
@@ -35,6 +36,10 @@ class Throttle:
             self._store.delete(key, key + ":since")
         self._store.set_if_absent(key + ":since", str(now).encode(), window)
         return self._store.incr(key, window)
+
+    def clear(self, key: str) -> None:
+        """End the window of ``key`` now (a success that resets a failure count)."""
+        self._store.delete(key, key + ":since")
 
     def reserve(self, key: str, interval: int) -> bool:
         """True, and the next ``interval`` seconds reserved, unless ``key`` was reserved
