@@ -219,6 +219,19 @@ def validate_sector_identifier_uri(uri: str, *, production: bool) -> None:
                                      public_message="The sector identifier URI must use https.")
 
 
+def _notification_uri(uri: str, what: str, *, production: bool) -> SplitResult | None:
+    """The rules both logout URIs share: absolute without a fragment; outside production
+    as a redirect URI (None: nothing more to check), in production https (its parts
+    returned for further checks). Raises ``InvalidClientMetadataError`` naming ``what``."""
+    parts = _parts(uri, what)
+    if not production:
+        validate_redirect_uri(uri, production=False)
+        return None
+    if parts.scheme != "https":
+        raise InvalidClientMetadataError(f"{what} {uri!r} is not https", public_message=f"The {what} must use https.")
+    return parts
+
+
 def validate_backchannel_logout_uri(uri: str, *, production: bool) -> None:
     """Back-Channel Logout §2.2 backchannel_logout_uri: absolute, no fragment; outside
     production as a redirect URI (http allowed: tests and local relying parties).
@@ -227,13 +240,9 @@ def validate_backchannel_logout_uri(uri: str, *, production: bool) -> None:
     production it must use https and name a public host: no IP literal in a private,
     loopback or link-local range, and a name that resolves must resolve to public
     addresses only. Delivery checks the address again (``idp.logout``): DNS can change."""
-    parts = _parts(uri, "back-channel logout URI")
-    if not production:
-        validate_redirect_uri(uri, production=False)
+    parts = _notification_uri(uri, "back-channel logout URI", production=production)
+    if parts is None:
         return
-    if parts.scheme != "https":
-        raise InvalidClientMetadataError(f"backchannel_logout_uri {uri!r} is not https",
-                                         public_message="The back-channel logout URI must use https.")
     try:
         addresses = resolve(parts.hostname or "", parts.port or 443)
     except FetchError:
@@ -250,13 +259,7 @@ def validate_frontchannel_logout_uri(uri: str, *, production: bool) -> None:
     """Front-Channel Logout §2 frontchannel_logout_uri: absolute, no fragment, loaded in
     the citizen's browser (no server-side request). Policy: https in production, as the
     page embedding it is (no mixed content, the ``sid`` never in clear)."""
-    parts = _parts(uri, "front-channel logout URI")
-    if not production:
-        validate_redirect_uri(uri, production=False)
-        return
-    if parts.scheme != "https":
-        raise InvalidClientMetadataError(f"frontchannel_logout_uri {uri!r} is not https",
-                                         public_message="The front-channel logout URI must use https.")
+    _notification_uri(uri, "front-channel logout URI", production=production)
 
 
 def parse_sector_document(raw: bytes) -> list[str]:
