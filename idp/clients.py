@@ -170,16 +170,7 @@ class RegisteredClient(ClientMixin):
 def validate_redirect_uri(uri: str, *, production: bool) -> None:
     """RFC 6749 §3.1.2: absolute, no fragment. RFC 9700 §4.1.1 / RFC 8252 §7.3: https, or
     http on loopback (native apps and development)."""
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 - parsing the port raises for a malformed one
-    except ValueError:
-        raise InvalidClientMetadataError(f"unparsable URI {uri!r}", public_message="A URI is malformed.") from None
-    if not parts.scheme or not parts.netloc or parts.fragment or "#" in uri:
-        raise InvalidClientMetadataError(
-            f"redirect URI {uri!r} is not absolute or has a fragment",
-            public_message="A redirect URI must be an absolute URI without a fragment.",
-        )
+    parts = _parts(uri, "redirect URI")
     host = (parts.hostname or "").lower()
     if parts.scheme == "https":
         return
