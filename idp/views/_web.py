@@ -104,6 +104,15 @@ def _lang_url(code: str) -> str:
     return request.path + "?" + urlencode(args, doseq=True)
 
 
+def deliver_logouts(deliveries: list[Any]) -> None:
+    """Back-Channel Logout §2.5: send the logout tokens scheduled by a change that has
+    committed; failures stay pending for ``flask logout deliver``. Commits."""
+    if deliveries:
+        for row in deliveries:
+            services().logout.deliver(row)
+        db.session.commit()
+
+
 # -- SSO cookie -----------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from ._web import (
     check_csrf,
     clear_sso_cookie,
     client_ip,
+    deliver_logouts,
     load_interaction,
     locale,
     provider,
@@ -318,10 +319,7 @@ def _finish_logout(plr: str | None, state: str | None) -> Any:
         deliveries = svc.logout.ended([sso])
         frontchannel = svc.logout.frontchannel_urls(sso)
     db.session.commit()
-    # Back-Channel Logout §2.5: notify now; failures stay pending for retries.
-    for row in deliveries:
-        svc.logout.deliver(row)
-    db.session.commit()
+    deliver_logouts(deliveries)
     target = None
     if plr:
         target = _with_params(plr, [("state", state)] if state is not None else [])

@@ -42,6 +42,7 @@ from ._web import (
     browser_id,
     check_csrf,
     client_ip,
+    deliver_logouts,
     load_interaction,
     locale,
     provider,
@@ -598,18 +599,9 @@ def totp_submit() -> Any:
     deliveries = svc.credentials_changed(acct, keep_sid=sso.sid if sso else None, change="totp",
                                          client_ip=client_ip())
     db.session.commit()
-    _deliver(deliveries)
+    deliver_logouts(deliveries)
     body, status = render("idp/recovery_codes.html", codes=codes, next_url=_next_after(iid or None))
     return make_response(body, status)
-
-
-def _deliver(deliveries: list[Any]) -> None:
-    """Back-Channel Logout §2.5: notify once the change has committed; failures stay
-    pending for ``flask logout deliver``."""
-    if deliveries:
-        for row in deliveries:
-            services().logout.deliver(row)
-        db.session.commit()
 
 
 @bp.get("/account/phone")
@@ -681,7 +673,7 @@ def password_submit() -> Any:
     deliveries = svc.credentials_changed(acct, keep_sid=sso.sid if sso else None, change="password",
                                          client_ip=client_ip())
     db.session.commit()
-    _deliver(deliveries)
+    deliver_logouts(deliveries)
     response = _see_other(url_for("idp.account", saved=1))
     if result is not None:
         set_sso_cookie(response, result[0])
