@@ -20,6 +20,9 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 from common.uscc import check_org_code, check_uscc, normalize_org_code
 
 from .der import DerError, decode_value
+from .sm2 import DEFAULT_SIGNER_ID
+
+MAX_SIGNER_ID = 128
 
 IdentifierKind = Literal["uscc", "org_code", "reg_no"]
 _OID = re.compile(r"^[0-2](\.(0|[1-9]\d{0,9})){1,20}$")
@@ -54,6 +57,12 @@ class MappingProfile:
     required_ekus: tuple[str, ...] = ()
     # Unknown revocation status fails closed unless a CA's profile says otherwise.
     revocation_unknown_allowed: bool = False
+    # SM2 signer IDs (the user ID hashed into Z, GB/T 32918.2 §5.5): the one this CA's own
+    # signatures use (certificates, CRLs, OCSP responses), and the one its holders' UKey
+    # middleware signs the login challenge with. GM/T 0009 §10 default unless the CA's
+    # certificate policy says otherwise. Ignored for RSA and ECDSA.
+    sm2_signer_id: str = DEFAULT_SIGNER_ID
+    sm2_holder_signer_id: str = DEFAULT_SIGNER_ID
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -107,12 +116,15 @@ class MappingProfile:
         for oid in ekus:
             if not isinstance(oid, str) or not _OID.match(oid):
                 raise ValueError("required_ekus must be dotted OIDs")
+        signer_ids = [_signer_id(data, k) for k in ("sm2_signer_id", "sm2_holder_signer_id")]
         return cls(
             sources=tuple(sources),
             name_oids=name_oids,
             require_digital_signature=bool(data.get("require_digital_signature", True)),
             required_ekus=ekus,
             revocation_unknown_allowed=bool(data.get("revocation_unknown_allowed", False)),
+            sm2_signer_id=signer_ids[0],
+            sm2_holder_signer_id=signer_ids[1],
         )
 
     @classmethod
@@ -129,6 +141,14 @@ def _oid_list(data: dict[str, Any], key: str) -> list[Any]:
     if not isinstance(value, list | tuple):
         raise ValueError(f"{key} must be a list of dotted OIDs")
     return list(value)
+
+
+def _signer_id(data: dict[str, Any], key: str) -> str:
+    value = data.get(key, DEFAULT_SIGNER_ID)
+    # Printable text: the ID is typed by an operator from the CA's certificate policy.
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_SIGNER_ID or not value.isprintable():
+        raise ValueError(f"{key} must be 1-{MAX_SIGNER_ID} printable characters")
+    return value
 
 
 # Default placements (issue 4): GM/T 0015-2023 USCC, GM/T 0015-2012 organisation code /

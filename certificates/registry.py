@@ -18,7 +18,6 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -31,8 +30,10 @@ from common.errors import DomainError, NotFoundError, ValidationError
 from .mapping import DEFAULT_PROFILE, MappingProfile, MappingResult, map_certificate
 from .models import CertificateAuthority
 from .revocation import MAX_CRL_BYTES, CrlError, parse_crl
+from .signatures import SignatureCheckError, check_public_key, verify_certificate
+from .sm2 import DEFAULT_SIGNER_ID
 from .trust import TrustedCa
-from .validation import is_sm2, load_certificate
+from .validation import load_certificate
 
 MAX_BUNDLE_BYTES = 1024 * 1024
 MAX_BUNDLE_CERTIFICATES = 20
@@ -65,10 +66,12 @@ class InvalidProfileError(ValidationError):
     public_message = "The mapping profile is not valid."
 
 
-def parse_bundle(pem: str | bytes, now: datetime) -> tuple[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...]]:
+def parse_bundle(pem: str | bytes, now: datetime, *, signer_id: str = DEFAULT_SIGNER_ID,
+                 ) -> tuple[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...]]:
     """Split a PEM bundle into (roots, intermediates) after checking that every
     certificate may issue certificates and that every intermediate chains, inside the
-    bundle, to a root. Raises ``InvalidCaBundleError`` with an operator-readable message."""
+    bundle, to a root, each signature verified whatever its algorithm (SM2 ones with
+    ``signer_id``). Raises ``InvalidCaBundleError`` with an operator-readable message."""
     data = pem.encode("utf-8") if isinstance(pem, str) else pem
     if len(data) > MAX_BUNDLE_BYTES:
         raise InvalidCaBundleError("too large", public_message="The PEM bundle is larger than 1 MiB.")
@@ -85,27 +88,61 @@ def parse_bundle(pem: str | bytes, now: datetime) -> tuple[tuple[x509.Certificat
     intermediates = tuple(c for c in certs if c.subject != c.issuer)
     if not roots:
         raise InvalidCaBundleError("no root", public_message="The bundle holds no self-signed root certificate.")
+    check_bundle_signatures(roots, intermediates, signer_id)
+    return roots, intermediates
+
+
+def check_bundle_signatures(roots: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate],
+                            signer_id: str) -> None:
+    """Every root's self-signature verifies and every intermediate reaches a root through
+    certificates of the bundle. Raises ``InvalidCaBundleError``."""
+    for cert in (*roots, *intermediates):
+        try:
+            check_public_key(cert)
+        except SignatureCheckError as exc:
+            raise InvalidCaBundleError(exc.detail, public_message=f"{cert.subject.rfc4514_string()}: the key is "
+                                       "declared SM2 but is not a point on the SM2 curve.") from None
     for root in roots:
         # RFC 5280 §6.1.1 (d): an anchor is trusted by configuration, but a root whose
-        # self-signature fails is a wrong or corrupted file. SM2 cannot be checked yet.
-        if not is_sm2(root) and not _signed_by(root, root):
-            raise InvalidCaBundleError("bad self-signature",
-                                       public_message=f"The root {root.subject.rfc4514_string()} has a bad self-signature.")
+        # self-signature fails is a wrong or corrupted file (or, for SM2, a wrong signer ID).
+        try:
+            verify_certificate(root, root, signer_id=signer_id, other_ids=(DEFAULT_SIGNER_ID,))
+        except SignatureCheckError as exc:
+            raise InvalidCaBundleError(exc.detail, public_message=_bundle_signature_message(
+                f"The root {root.subject.rfc4514_string()} has a bad self-signature", exc, signer_id)) from None
     # Every intermediate must reach a root through certificates of this bundle, so a
     # bundle cannot smuggle in a CA that no registered anchor vouches for.
     reached = list(roots)
     pending = list(intermediates)
+    last_error: SignatureCheckError | None = None
     while pending:
-        progress = [c for c in pending if any(_issued_by(c, parent) for parent in reached)]
+        progress = []
+        for c in pending:
+            for parent in reached:
+                if c.issuer != parent.subject:
+                    continue
+                try:
+                    verify_certificate(c, parent, signer_id=signer_id, other_ids=(DEFAULT_SIGNER_ID,))
+                except SignatureCheckError as exc:
+                    last_error = exc
+                    continue
+                progress.append(c)
+                break
         if not progress:
-            raise InvalidCaBundleError(
-                "orphan intermediate",
-                public_message=f"The intermediate {pending[0].subject.rfc4514_string()} is not issued by a "
-                               "certificate in the bundle.",
-            )
+            message = f"The intermediate {pending[0].subject.rfc4514_string()} is not issued by a certificate in the bundle"
+            raise InvalidCaBundleError("orphan intermediate", public_message=_bundle_signature_message(
+                message, last_error, signer_id) if last_error else message + ".")
         reached.extend(progress)
         pending = [c for c in pending if c not in progress]
-    return roots, intermediates
+
+
+def _bundle_signature_message(prefix: str, exc: SignatureCheckError, signer_id: str) -> str:
+    if exc.code == "sm2_signer_id":
+        return (f"{prefix}: the SM2 signature verifies with another signer ID than {signer_id!r}; set the "
+                "profile's sm2_signer_id to the CA's.")
+    if exc.code == "sm2_wrong_curve":
+        return f"{prefix}: an SM2 signature from a key that is not on the SM2 curve."
+    return prefix + "."
 
 
 def _check_ca_certificate(cert: x509.Certificate, position: int, now: datetime) -> None:
@@ -130,24 +167,6 @@ def _check_ca_certificate(cert: x509.Certificate, position: int, now: datetime) 
         raise InvalidCaBundleError("no keyCertSign", public_message=f"{where} lacks keyCertSign in keyUsage.")
     if cert.not_valid_after_utc <= now:
         raise InvalidCaBundleError("expired CA", public_message=f"{where} has expired.")
-
-
-def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    if child.issuer != parent.subject:
-        return False
-    if is_sm2(child) or is_sm2(parent):
-        # Deviation: SM2 signatures cannot be verified yet (issue 4); the name match is
-        # all we can check. Validation refuses SM2 chains anyway (SM2_UNSUPPORTED).
-        return True
-    return _signed_by(child, parent)
-
-
-def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    try:
-        child.verify_directly_issued_by(parent)
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-        return False
-    return True
 
 
 def anchors_fingerprint(roots: Sequence[x509.Certificate]) -> str:
@@ -261,7 +280,7 @@ class CaService:
         if not 1 <= len(province) <= 64:
             raise ValidationError("bad province", public_message="A province/region has 1-64 characters.")
         now = self._clock.now()
-        roots, _ = parse_bundle(pem_bundle, now)
+        roots, _ = parse_bundle(pem_bundle, now, signer_id=(profile or DEFAULT_PROFILE).sm2_signer_id)
         urls = _check_urls(list(crl_urls), "CRL")
         ocsp = _check_urls([ocsp_url], "OCSP")[0] if ocsp_url else None
         # One root, one CA: otherwise a certificate would belong to two registrations
@@ -354,6 +373,15 @@ class CaService:
                     public_message="The profile finds no legal-person identifier in the sample certificate.",
                 )
         row = self.get(ca_id)
+        current = MappingProfile.from_dict(row.profile)
+        if profile.sm2_signer_id != current.sm2_signer_id:
+            # A new signer ID must still verify the registered certificates.
+            roots, intermediates = self._parse_stored(row)
+            try:
+                check_bundle_signatures(roots, intermediates, profile.sm2_signer_id)
+            except InvalidCaBundleError as exc:
+                raise InvalidProfileError(str(exc), public_message="With this sm2_signer_id the CA's certificates "
+                                          f"do not verify: {exc.public_message}") from None
         row.profile = json.loads(profile.to_json())
         row.updated_at = self._clock.now()
         self._session.flush()
@@ -381,14 +409,17 @@ class CaService:
         signers = [c for c in (*ca.roots, *ca.intermediates) if c.subject == crl.issuer]
         if not signers:
             raise InvalidCrlError("issuer not in CA", public_message="The CRL was not issued by this certificate authority.")
-        if any(is_sm2(c) for c in signers):
-            raise InvalidCrlError("sm2 crl", public_message="SM2 not yet supported: SM2-signed CRLs cannot be verified yet.")
         der = crl.public_bytes(serialization.Encoding.DER)
         try:
             parsed = parse_crl(der, ca)
         except CrlError as exc:
-            raise InvalidCrlError(str(exc), public_message="The CRL signature does not verify with this certificate "
-                                  "authority's keys, or the CRL is of an unsupported kind.") from None
+            if exc.code == "sm2_signer_id":
+                message = ("The CRL's SM2 signature verifies with another signer ID than the one in this certificate "
+                           "authority's profile (sm2_signer_id).")
+            else:
+                message = ("The CRL signature does not verify with this certificate authority's keys, or the CRL is "
+                           "of an unsupported kind.")
+            raise InvalidCrlError(str(exc), public_message=message) from None
         now = self._clock.now()
         if parsed.next_update is not None and parsed.next_update <= now:
             raise InvalidCrlError("stale CRL", public_message="The CRL is out of date (its nextUpdate has passed).")

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
 from common.clock import Clock
 from common.http import FetchError, http_fetch
 
+from .der import DerError
+from .signatures import SignatureCheckError, key_hash_sha1, same_key, verify_certificate, verify_crl, verify_ocsp
+from .sm2 import DEFAULT_SIGNER_ID
 from .trust import TrustedCa
 
 MAX_CRL_BYTES = 64 * 1024 * 1024
@@ -49,7 +50,12 @@ class RevocationResult:
 
 
 class CrlError(ValueError):
-    """A CRL could not be parsed or is not signed by the CA it is loaded for."""
+    """A CRL could not be parsed or is not signed by the CA it is loaded for. ``code`` is
+    "sm2_signer_id" when its SM2 signature verifies only with another signer ID."""
+
+    def __init__(self, message: str, code: str = "invalid_crl") -> None:
+        self.code = code
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -66,21 +72,6 @@ class ParsedCrl:
     signer: x509.Certificate  # the CA certificate whose key signed it
 
 
-def _public_key_verifies(issuer: x509.Certificate, signature: bytes, data: bytes,
-                         hash_algorithm: hashes.HashAlgorithm | None) -> bool:
-    key = issuer.public_key()
-    try:
-        if isinstance(key, ec.EllipticCurvePublicKey) and hash_algorithm is not None:
-            key.verify(signature, data, ec.ECDSA(hash_algorithm))
-        elif isinstance(key, rsa.RSAPublicKey) and hash_algorithm is not None:
-            key.verify(signature, data, padding.PKCS1v15(), hash_algorithm)
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
-
-
 def parse_crl(der: bytes, ca: TrustedCa, extra_signers: Sequence[x509.Certificate] = ()) -> ParsedCrl:
     """Parse a CRL (DER or PEM) and check it was signed by one of the CA's certificates
     (root or intermediate), or one of ``extra_signers`` (an intermediate validated in the
@@ -90,18 +81,21 @@ def parse_crl(der: bytes, ca: TrustedCa, extra_signers: Sequence[x509.Certificat
     except ValueError as exc:
         raise CrlError(f"not a CRL: {exc}") from None
     signer = None
+    failure: SignatureCheckError | None = None
     for cert in (*extra_signers, *ca.intermediates, *ca.roots):
         if cert.subject != crl.issuer:
             continue
         try:
-            ok = crl.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
-        except (UnsupportedAlgorithm, TypeError, ValueError):
-            ok = False
-        if ok:
-            signer = cert
-            break
+            verify_crl(crl, cert, signer_id=ca.profile.sm2_signer_id, other_ids=(DEFAULT_SIGNER_ID,))
+        except SignatureCheckError as exc:
+            failure = failure or exc
+            continue
+        signer = cert
+        break
     if signer is None:
-        raise CrlError(f"the CRL issued by {crl.issuer.rfc4514_string()} is not signed by a certificate of CA {ca.ca_id}")
+        raise CrlError(f"the CRL issued by {crl.issuer.rfc4514_string()} is not signed by a certificate of CA "
+                       f"{ca.ca_id}" + (f": {failure.detail}" if failure else ""),
+                       failure.code if failure and failure.code == "sm2_signer_id" else "invalid_crl")
     # RFC 5280 §6.3.3 (f): the CRL signer must be allowed to sign CRLs.
     try:
         ku = signer.extensions.get_extension_for_class(x509.KeyUsage).value
@@ -279,7 +273,7 @@ class RevocationChecker:
                     continue
                 # RFC 5280 §6.3.3 (b)-(f): the CRL must be issued by the certificate's
                 # issuer (same name, signed with the issuer's key).
-                if crl.issuer != cert.issuer or crl.signer.public_key() != issuer.public_key():
+                if crl.issuer != cert.issuer or not same_key(crl.signer, issuer):
                     notes.append(f"CRL of {crl.issuer.rfc4514_string()} does not cover this issuer")
                     continue
                 stale = self._usable(crl, now)
@@ -314,14 +308,14 @@ class RevocationChecker:
                                 content_type="application/ocsp-request", max_bytes=MAX_OCSP_BYTES)
         except FetchError as exc:
             return RevocationResult(RevocationStatus.UNKNOWN, "ocsp", str(exc))
-        result, until = self._read_ocsp(raw, cert, issuer, now)
+        result, until = self._read_ocsp(raw, cert, issuer, now, ca.profile.sm2_signer_id)
         if until is not None:
             with self._lock:
                 self._ocsp[key] = _OcspEntry(result, until)
         return result
 
     def _read_ocsp(self, raw: bytes, cert: x509.Certificate, issuer: x509.Certificate,
-                   now: datetime) -> tuple[RevocationResult, datetime | None]:
+                   now: datetime, signer_id: str = DEFAULT_SIGNER_ID) -> tuple[RevocationResult, datetime | None]:
         def unknown(detail: str) -> tuple[RevocationResult, None]:
             return RevocationResult(RevocationStatus.UNKNOWN, "ocsp", detail), None
 
@@ -337,9 +331,9 @@ class RevocationChecker:
         for candidate in (issuer, *resp.certificates):
             if candidate is not issuer:
                 try:
-                    candidate.verify_directly_issued_by(issuer)
+                    verify_certificate(candidate, issuer, signer_id=signer_id)
                     eku = candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-                except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm, x509.ExtensionNotFound):
+                except (SignatureCheckError, ValueError, x509.ExtensionNotFound):
                     continue
                 if x509.ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
                     continue
@@ -351,8 +345,8 @@ class RevocationChecker:
             # BIT STRING, which is what SubjectKeyIdentifier.from_public_key computes.
             if resp.responder_key_hash is not None:
                 try:
-                    key_hash = x509.SubjectKeyIdentifier.from_public_key(candidate.public_key()).digest
-                except (TypeError, ValueError, UnsupportedAlgorithm):
+                    key_hash = key_hash_sha1(candidate)
+                except DerError:
                     continue
                 if resp.responder_key_hash != key_hash:
                     continue
@@ -360,8 +354,10 @@ class RevocationChecker:
             break
         if responder is None:
             return unknown("no acceptable OCSP responder certificate")
-        if not _public_key_verifies(responder, resp.signature, resp.tbs_response_bytes, resp.signature_hash_algorithm):
-            return unknown("OCSP response signature is not valid")
+        try:
+            verify_ocsp(resp, responder, signer_id=signer_id, other_ids=(DEFAULT_SIGNER_ID,))
+        except SignatureCheckError as exc:
+            return unknown(f"OCSP response signature is not valid: {exc.detail}")
         for single in resp.responses:
             if single.serial_number != cert.serial_number:
                 continue

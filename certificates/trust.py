@@ -44,7 +44,9 @@ class RejectionReason(enum.StrEnum):
     EXTENDED_KEY_USAGE = "extended_key_usage"
     REVOKED = "revoked"
     REVOCATION_UNKNOWN = "revocation_unknown"
-    SM2_UNSUPPORTED = "sm2_unsupported"
+    SM2_SIGNER_ID = "sm2_signer_id"
+    SM2_WRONG_CURVE = "sm2_wrong_curve"
+    ENCRYPTION_CERTIFICATE = "encryption_certificate"
     MALFORMED_CERTIFICATE = "malformed_certificate"
     NO_IDENTIFIER = "no_identifier"
     MALFORMED_IDENTIFIER = "malformed_identifier"
@@ -64,7 +66,11 @@ PUBLIC_MESSAGES: dict[RejectionReason, str] = {
     RejectionReason.EXTENDED_KEY_USAGE: "The certificate is not allowed for this purpose.",
     RejectionReason.REVOKED: "The certificate has been revoked.",
     RejectionReason.REVOCATION_UNKNOWN: "The revocation status of the certificate could not be determined.",
-    RejectionReason.SM2_UNSUPPORTED: "SM2 not yet supported: SM2/SM3 certificates cannot be verified yet.",
+    RejectionReason.SM2_SIGNER_ID: "The SM2 signature was made with a different signer ID than the certificate "
+                                   "authority uses.",
+    RejectionReason.SM2_WRONG_CURVE: "The certificate's SM2 key or signature is not on the SM2 curve.",
+    RejectionReason.ENCRYPTION_CERTIFICATE: "This is an encryption certificate; log in with the signing certificate "
+                                            "of the same key.",
     RejectionReason.MALFORMED_CERTIFICATE: "The certificate could not be read.",
     RejectionReason.NO_IDENTIFIER: "The certificate does not carry a legal-person identifier.",
     RejectionReason.MALFORMED_IDENTIFIER: "The legal-person identifier in the certificate is not valid.",

@@ -17,23 +17,19 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from common.clock import Clock
 
-from .der import DerError, _read_tlv
+from .der import DerError
 from .mapping import map_certificate
 from .revocation import RevocationChecker, RevocationStatus
+from .signatures import SignatureCheckError, check_public_key, public_key_info, verify_certificate
+from .sm2 import DEFAULT_SIGNER_ID
 from .trust import CertificateRejectedError, RejectionReason, TrustedCa, ValidatedCertificate
-
-# GM/T 0006 / GB/T 33560: SM2 signature with SM3, the SM2 curve and the SM2 algorithm.
-SM2_SIGNATURE_OIDS = frozenset({"1.2.156.10197.1.501", "1.2.156.10197.1.502", "1.2.156.10197.1.503"})
-SM2_KEY_OIDS = frozenset({"1.2.156.10197.1.301", "1.2.156.10197.1.301.1"})
-_SM2_CURVE_DER = bytes.fromhex("2a811ccf5501822d")  # 1.2.156.10197.1.301 content octets
 
 MAX_CERT_BYTES = 64 * 1024
 MAX_CHAIN = 8
@@ -77,68 +73,15 @@ def load_certificate(data: bytes) -> x509.Certificate:
         # is a reason, not an exception later.
         _ = cert.extensions
         _ = cert.subject, cert.issuer, cert.not_valid_before_utc, cert.not_valid_after_utc
-    except ValueError as exc:
+        public_key_info(cert)
+    except (ValueError, DerError) as exc:
         raise _reject(RejectionReason.MALFORMED_CERTIFICATE, f"unparsable certificate: {exc}") from None
     return cert
 
 
-def _spki(cert: x509.Certificate) -> tuple[bytes, bytes, bytes | None]:
-    """(SubjectPublicKeyInfo DER, algorithm OID content octets, parameter TLV or None),
-    read from the TBSCertificate so it works for keys cryptography cannot load (SM2)."""
-    tbs = cert.tbs_certificate_bytes
-    tag, body, _ = _read_tlv(tbs, 0)
-    pos = 0
-    # TBSCertificate: [0] version?, serial, signature, issuer, validity, subject, spki, ...
-    index = 0
-    while pos < len(body):
-        start = pos
-        tag, value, pos = _read_tlv(body, pos)
-        if tag == 0xA0 and index == 0:
-            continue
-        index += 1
-        if index == 6:
-            alg_tag, alg, _ = _read_tlv(value, 0)
-            _, oid, after = _read_tlv(alg, 0)
-            params = alg[after:] or None
-            return body[start:pos], oid, params
-    raise DerError("no subjectPublicKeyInfo")
-
-
-def _oid_octets(dotted: str) -> bytes:
-    parts = [int(p) for p in dotted.split(".")]
-    out = bytearray([parts[0] * 40 + parts[1]])
-    for n in parts[2:]:
-        chunk = [n & 0x7F]
-        n >>= 7
-        while n:
-            chunk.append(0x80 | (n & 0x7F))
-            n >>= 7
-        out.extend(reversed(chunk))
-    return bytes(out)
-
-
-_SM2_KEY_OCTETS = frozenset(_oid_octets(o) for o in SM2_KEY_OIDS)
-
-
-def is_sm2(cert: x509.Certificate) -> str | None:
-    """Why ``cert`` uses SM2/SM3 (signature algorithm or public key), or None. Looks only at
-    OIDs, so it runs before any signature verification and cannot crash on SM2 keys."""
-    if cert.signature_algorithm_oid.dotted_string in SM2_SIGNATURE_OIDS:
-        return f"signature algorithm {cert.signature_algorithm_oid.dotted_string} (SM2/SM3)"
-    try:
-        _, alg_oid, params = _spki(cert)
-    except DerError:
-        return None
-    if alg_oid in _SM2_KEY_OCTETS:
-        return "SM2 public key algorithm"
-    if params is not None and _SM2_CURVE_DER in params:
-        return "public key on the SM2 curve 1.2.156.10197.1.301"
-    return None
-
-
 def spki_sha256(cert: x509.Certificate) -> str:
     """base64url (unpadded) SHA-256 of the certificate's SubjectPublicKeyInfo DER."""
-    spki, _, _ = _spki(cert)
+    spki = public_key_info(cert).der
     return base64.urlsafe_b64encode(hashlib.sha256(spki).digest()).rstrip(b"=").decode("ascii")
 
 
@@ -159,8 +102,13 @@ def _key_ids_match(child: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 @dataclass
 class _Search:
-    bad_signature: str | None = None
-    sm2: str | None = None
+    """What path building saw: the first refused signature (its reason and detail), and
+    each link's verification result for this validation (a link is checked once even when
+    it lies on several candidate paths)."""
+
+    signature_error: SignatureCheckError | None = None
+    checked: dict[tuple[int, int, str], SignatureCheckError | None] = field(default_factory=dict)
+    other_ids: tuple[str, ...] = ()
 
 
 class CertificateValidator:
@@ -194,14 +142,17 @@ class CertificateValidator:
             raise _reject(RejectionReason.MALFORMED_CERTIFICATE, f"more than {MAX_CHAIN} chain certificates")
         cert = load_certificate(leaf)
         extra = [load_certificate(c) for c in chain]
-        # SM2/SM3 is recognised before any verification (cryptography cannot verify it).
+        # A key that says it is SM2 must be a point on the SM2 curve (GB/T 32918.1 §6.2);
+        # checked before it is used to verify anything.
         for c in (cert, *extra):
-            why = is_sm2(c)
-            if why:
-                raise _reject(RejectionReason.SM2_UNSUPPORTED, f"{c.subject.rfc4514_string()}: {why}")
+            try:
+                check_public_key(c)
+            except SignatureCheckError as exc:
+                raise _reject(RejectionReason(exc.code), exc.detail) from None
 
         errors: list[CertificateRejectedError] = []
-        search = _Search()
+        # Signer IDs to tell "another signer ID" from "wrong signature" when an SM2 link fails.
+        search = _Search(other_ids=(DEFAULT_SIGNER_ID, *(ca.profile.sm2_signer_id for ca in cas)))
         for path, ca in self._paths(cert, extra, cas, search):
             try:
                 return self._check_path(path, ca, production=production, require_identifier=require_identifier)
@@ -209,15 +160,15 @@ class CertificateValidator:
                 errors.append(exc)
         if errors:
             raise errors[0]
-        if search.sm2:
-            raise _reject(RejectionReason.SM2_UNSUPPORTED, search.sm2)
-        if search.bad_signature:
-            raise _reject(RejectionReason.BAD_SIGNATURE, search.bad_signature)
+        if search.signature_error is not None:
+            raise _reject(RejectionReason(search.signature_error.code), search.signature_error.detail)
         if disabled_cas and any(True for _ in self._paths(cert, extra, disabled_cas, _Search())):
             raise _reject(RejectionReason.CA_DISABLED, f"issuer {cert.issuer.rfc4514_string()} belongs to a disabled CA")
         raise _reject(RejectionReason.UNKNOWN_ISSUER, f"no path from {cert.issuer.rfc4514_string()} to a registered CA")
 
-    # -- path building (RFC 4158, simplified: name chaining + key identifiers, depth-first)
+    # -- path building (RFC 4158, simplified: name chaining + key identifiers, depth-first).
+    # Signatures are checked once a candidate path reaches an anchor: an SM2 link is
+    # verified with the signer ID of the CA registration that anchor belongs to.
     def _paths(self, cert: x509.Certificate, extra: list[x509.Certificate], cas: Sequence[TrustedCa],
                search: _Search) -> Iterator[tuple[list[x509.Certificate], TrustedCa]]:
         anchors: list[tuple[x509.Certificate, TrustedCa]] = [(root, ca) for ca in cas for root in ca.roots]
@@ -233,24 +184,31 @@ class CertificateValidator:
                     continue
                 if not _key_ids_match(child, candidate):
                     continue
-                why = is_sm2(candidate)
-                if why:
-                    search.sm2 = search.sm2 or f"{candidate.subject.rfc4514_string()}: {why}"
-                    continue
-                try:
-                    # RFC 5280 §6.1.3 (a)(1), (a)(4): signed by the issuer's key, names chain.
-                    child.verify_directly_issued_by(candidate)
-                except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as exc:
-                    search.bad_signature = search.bad_signature or (
-                        f"{child.subject.rfc4514_string()} not verified by {candidate.subject.rfc4514_string()}: "
-                        f"{exc.__class__.__name__} {exc}")
-                    continue
-                if anchor_ca is not None:
-                    yield [*path, candidate], anchor_ca
-                else:
+                if anchor_ca is None:
                     yield from walk([*path, candidate])
+                elif self._signatures_verify([*path, candidate], anchor_ca, search):
+                    yield [*path, candidate], anchor_ca
 
         yield from walk([cert])
+
+    @staticmethod
+    def _signatures_verify(path: list[x509.Certificate], ca: TrustedCa, search: _Search) -> bool:
+        # RFC 5280 §6.1.3 (a)(1), (a)(4): each certificate is signed by the next one's key,
+        # whatever the algorithm of each link.
+        signer_id = ca.profile.sm2_signer_id
+        for child, parent in zip(path, path[1:], strict=False):
+            key = (id(child), id(parent), signer_id)
+            if key not in search.checked:
+                try:
+                    verify_certificate(child, parent, signer_id=signer_id, other_ids=search.other_ids)
+                    search.checked[key] = None
+                except SignatureCheckError as exc:
+                    search.checked[key] = exc
+            error = search.checked[key]
+            if error is not None:
+                search.signature_error = search.signature_error or error
+                return False
+        return True
 
     # -- the checks on one candidate path, leaf first
     def _check_path(self, path: list[x509.Certificate], ca: TrustedCa, *, production: bool,
@@ -331,10 +289,15 @@ class CertificateValidator:
         if profile.require_digital_signature:
             try:
                 ku = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-                if not ku.digital_signature:
-                    raise _reject(RejectionReason.KEY_USAGE, "keyUsage lacks digitalSignature")
             except x509.ExtensionNotFound:
-                pass
+                ku = None
+            if ku is not None and not ku.digital_signature:
+                # GM/T 0015 §5 / GB/T 20518: UKeys hold a signing and an encryption
+                # certificate with the same subject; the encryption one cannot sign.
+                if ku.key_encipherment or ku.data_encipherment or ku.key_agreement:
+                    raise _reject(RejectionReason.ENCRYPTION_CERTIFICATE,
+                                  "keyUsage is for encryption only (the encryption certificate of a pair)")
+                raise _reject(RejectionReason.KEY_USAGE, "keyUsage lacks digitalSignature")
         # RFC 5280 §4.2.1.12: only where the CA's profile demands purposes. Policy: a
         # demanded purpose must be stated (an absent extendedKeyUsage does not satisfy it);
         # anyExtendedKeyUsage does.

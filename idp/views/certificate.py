@@ -12,7 +12,8 @@ from urllib.parse import unquote
 
 from flask import redirect, request, session, url_for
 
-from certificates.proof import verify_possession
+from certificates.proof import ProofFailure, check_possession
+from certificates.sm2 import DEFAULT_SIGNER_ID
 from certificates.trust import CertificateRejectedError, ValidatedCertificate
 from common.crypto import constant_time_equals
 from common.db import db
@@ -145,11 +146,23 @@ def certificate_login_submit() -> Any:
     except CertificateRejectedError as exc:
         log.warning("certificate login refused", extra={"result": exc.reason.value})
         return _refuse(iid, exc.reason.value, _rejected(exc))
-    if not verify_possession(validated.certificate, challenge, request.form.get("signature", "")):
-        return _refuse(iid, "bad_signature_proof",
-                       error_text("bad_signature_proof", "The signature does not match.", locale()),
-                       validated.ca.ca_id)
+    profile = validated.ca.profile
+    failure = check_possession(
+        validated.certificate, challenge, request.form.get("signature", ""),
+        signer_id=profile.sm2_holder_signer_id,
+        other_ids=(DEFAULT_SIGNER_ID, *(ca.profile.sm2_holder_signer_id for ca in services().cas.trusted())))
+    if failure is not None:
+        log.warning("certificate login refused", extra={"result": failure.value, "adapter": validated.ca.name})
+        return _refuse(iid, failure.value, _proof_message(failure), validated.ca.ca_id)
     return _log_in(validated, iid)
+
+
+def _proof_message(failure: ProofFailure) -> str:
+    loc = locale()
+    generic = error_text("bad_signature_proof", "The signature does not match.", loc)
+    if failure is ProofFailure.BAD_SIGNATURE:
+        return generic
+    return f"{generic} {translate(f'cert.proof.{failure.value}', loc)}"
 
 
 def _peer_address() -> str:

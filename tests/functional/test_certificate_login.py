@@ -137,11 +137,11 @@ def test_wrong_key_replayed_challenge_and_rejections(app, http, cas, provinces, 
     stranger = three_provinces()[0].issue(USCC)
     resp = certificate_login(app.test_client(), stranger)
     assert resp.status_code == 403 and "不是由已登记的证书认证机构签发" in resp.get_data(as_text=True)
-    # SM2 is recognised and refused with its own reason, not a crash.
+    # A P-256 certificate relabelled as SM2 (issue 10): refused with its own reason, not a crash.
     sm2 = sm2_variant(leaf.cert)
     sm2_pem = "-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(sm2).decode() + "-----END CERTIFICATE-----\n"
     resp = certificate_login(app.test_client(), leaf, certificate=sm2_pem)
-    assert resp.status_code == 403 and "SM2" in resp.get_data(as_text=True)
+    assert resp.status_code == 403 and "不在 SM2 曲线上" in resp.get_data(as_text=True)
 
 
 def test_login_without_identifier_is_refused(app, cas, provinces):

@@ -32,7 +32,6 @@ from common.errors import ValidationError
 from tests.support.pki import (
     PRIVATE_OID,
     SIGNING,
-    Issuer,
     issue_leaf,
     make_ca,
     make_crl,
@@ -321,19 +320,15 @@ def test_an_older_crl_cannot_replace_a_newer_one(cas, clock, provinces):
 # -- SM2 ----------------------------------------------------------------------------------------
 
 
-def test_sm2_ca_is_recognised_not_a_crash(cas, clock):
-    # Issue 4: SM2/SM3 is recognised and refused with a clear reason until supported.
+def test_relabelled_sm2_root_is_refused_at_registration(cas, clock):
+    # Issue 10: a root whose key says sm2p256v1 but is a P-256 point cannot be registered;
+    # the operator is told why (real SM2 CAs: test_sm2_registry.py).
     root = make_ca("SM2 CA", "Zhejiang")
     sm2_root = x509.load_der_x509_certificate(sm2_variant(root.cert))
-    row = cas.add(name="SM2 CA", province="Zhejiang", pem_bundle=pem(sm2_root))
-    with pytest.raises(InvalidCrlError) as info:
-        cas.load_crl(row.id, make_crl(Issuer(sm2_root.subject, root.key, sm2_root), []))
-    assert "SM2 not yet supported" in info.value.public_message
-    leaf = issue_leaf(root, extensions=[("1.2.156.10260.4.4", printable(USCC))])
-    sm2_leaf = sm2_variant(leaf.cert)
-    with pytest.raises(CertificateRejectedError) as rejected:
-        CertificateValidator(clock).validate(sm2_leaf, [], cas.trusted(), production=False)
-    assert rejected.value.reason is RejectionReason.SM2_UNSUPPORTED
+    with pytest.raises(InvalidCaBundleError) as info:
+        cas.add(name="SM2 CA", province="Zhejiang", pem_bundle=pem(sm2_root))
+    assert "not a point on the SM2 curve" in info.value.public_message
+    assert cas.all() == []
 
 
 # -- profiles -------------------------------------------------------------------------------------

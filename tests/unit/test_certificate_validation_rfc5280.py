@@ -227,7 +227,7 @@ def test_encryption_certificate_cannot_log_in(provinces, validator):
     p = provinces[0]
     # RFC 5280 §4.2.1.3: the encryption half of a dual-certificate UKey lacks digitalSignature.
     leaf = p.issue(USCC, key_usage=ENCRYPTION)
-    assert _rejected(validator, leaf.der, [_trusted(p)]).reason == R.KEY_USAGE
+    assert _rejected(validator, leaf.der, [_trusted(p)]).reason == R.ENCRYPTION_CERTIFICATE
     lenient = replace(_trusted(p), profile=replace(p.profile, require_digital_signature=False))
     assert validator.validate(leaf.der, [], [lenient], production=False)
 
@@ -320,26 +320,35 @@ def test_revoked_intermediate(provinces, validator):
     assert err.reason == R.REVOKED and "CA certificate" in err.detail
 
 
-# ---- SM2 / SM3 (GM/T 0003, 0004): recognised and refused, never a crash
+# ---- SM2 / SM3 (GM/T 0003, 0004): P-256 certificates relabelled as SM2 (issue 10: an SM2
+# certificate whose curve is not SM2 is refused with its own reason, never a crash). Real SM2
+# paths made by OpenSSL are in test_sm2_paths.py.
 
 
-@pytest.mark.parametrize(("signature", "key"), [(True, True), (True, False), (False, True)])
-def test_sm2_leaf_is_refused_with_its_own_reason(provinces, validator, signature, key):
+@pytest.mark.parametrize(("signature", "key", "reason"), [
+    # P-256 point labelled sm2p256v1: not a point of the SM2 curve.
+    (True, True, R.SM2_WRONG_CURVE), (False, True, R.SM2_WRONG_CURVE),
+    # SM2-with-SM3 signature label over an ECDSA signature by a P-256 issuer key.
+    (True, False, R.SM2_WRONG_CURVE),
+])
+def test_sm2_relabelled_leaf_is_refused_with_its_own_reason(provinces, validator, signature, key, reason):
     p = provinces[0]
     der = sm2_variant(p.issue(USCC).cert, signature=signature, key=key)
     err = _rejected(validator, der, [_trusted(p)])
-    assert err.reason == R.SM2_UNSUPPORTED
-    assert "SM2 not yet supported" in err.public_message
+    assert err.reason == reason
+    assert "SM2 curve" in err.public_message
 
 
-def test_sm2_ca_in_the_chain_is_refused(provinces, validator):
+def test_sm2_relabelled_ca_in_the_chain_is_refused(provinces, validator):
     p = provinces[0]
     leaf = p.issue(USCC)
     sm2_sub = x509.load_der_x509_certificate(sm2_variant(p.intermediate.cert))
     ca = replace(_trusted(p), intermediates=())
-    assert _rejected(validator, leaf.der, [ca], chain=[_der(sm2_sub)]).reason == R.SM2_UNSUPPORTED
-    # Registered by the CA itself (not sent by the client): still recognised, not a crash.
-    assert _rejected(validator, leaf.der, [replace(ca, intermediates=(sm2_sub,))]).reason == R.SM2_UNSUPPORTED
+    assert _rejected(validator, leaf.der, [ca], chain=[_der(sm2_sub)]).reason == R.SM2_WRONG_CURVE
+    # Registered by the CA itself (not sent by the client): refused by path building (the
+    # relabelled key cannot verify anything), not a crash.
+    assert _rejected(validator, leaf.der, [replace(ca, intermediates=(sm2_sub,))]).reason in (
+        R.SM2_WRONG_CURVE, R.BAD_SIGNATURE)
 
 
 # ---- identifiers
