@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from certificates.mapping import DEFAULT_PROFILE, MappingProfile, MappingResult
 from certificates.models import CertificateAuthority
 from certificates.registry import CaService, CrlState, parse_profile, try_profile
+from certificates.signatures import describe_key, describe_signature
 from common.audit import AuditTrail
 from common.clock import Clock
 from common.errors import ValidationError
@@ -43,6 +44,8 @@ class CaCertificate:
     not_after: datetime
     sha256: str  # hex, colon-free
     expired: bool
+    key_algorithm: str  # "SM2", "RSA-2048", "EC P-256", ...
+    signature_algorithm: str  # "SM2-with-SM3", "sha256WithRSAEncryption", ...
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ def _certificates(row: CertificateAuthority, now: datetime) -> tuple[CaCertifica
             not_after=cert.not_valid_after_utc,
             sha256=hashlib.sha256(der).hexdigest(),
             expired=cert.not_valid_after_utc <= now,
+            key_algorithm=describe_key(cert),
+            signature_algorithm=describe_signature(cert.signature_algorithm_oid),
         ))
     return tuple(out)
 

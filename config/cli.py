@@ -442,11 +442,15 @@ def _ca_service() -> Any:
 def _ca_dict(row: Any) -> dict[str, Any]:
     from cryptography import x509
 
+    from certificates.signatures import describe_key, describe_signature
+
     certs = x509.load_pem_x509_certificates(row.pem_bundle.encode("utf-8"))
     return {
         "id": row.id, "name": row.name, "province": row.province, "enabled": row.enabled,
         "roots": [c.subject.rfc4514_string() for c in certs if c.subject == c.issuer],
         "intermediates": [c.subject.rfc4514_string() for c in certs if c.subject != c.issuer],
+        "algorithms": [{"subject": c.subject.rfc4514_string(), "key": describe_key(c),
+                        "signature": describe_signature(c.signature_algorithm_oid)} for c in certs],
         "crl_urls": row.crl_urls, "ocsp_url": row.ocsp_url,
         "crl_number": row.crl_number,
         "crl_this_update": row.crl_this_update.isoformat() if row.crl_this_update else None,
@@ -476,12 +480,22 @@ def _read_profile(profile_file: Any) -> Any:
               help="Mapping profile (JSON); default: the GM/T 0015 placements.")
 @click.option("--crl-url", "crl_urls", multiple=True, help="CRL distribution URL (repeatable).")
 @click.option("--ocsp-url", default=None, help="OCSP responder URL.")
+@click.option("--sm2-signer-id", default=None,
+              help="SM2 signer ID of the CA's signatures if not the GM/T 0009 default 1234567812345678 "
+                   "(sets the profile's sm2_signer_id).")
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def ca_add(name: str, province: str, pem_file: Any, profile_file: Any, crl_urls: tuple[str, ...],
-           ocsp_url: str | None, as_json: bool) -> None:
-    """Register a CA (every CA is treated alike; only its mapping profile differs)."""
+           ocsp_url: str | None, sm2_signer_id: str | None, as_json: bool) -> None:
+    """Register a CA (every CA is treated alike; only its mapping profile differs). RSA,
+    ECDSA and SM2 (SM2-with-SM3) certificates, in any mix."""
     profile = _read_profile(profile_file) if profile_file is not None else None
+    if sm2_signer_id is not None:
+        from certificates.mapping import DEFAULT_PROFILE
+        from certificates.registry import parse_profile
+
+        base = profile or DEFAULT_PROFILE
+        profile = parse_profile({**json.loads(base.to_json()), "sm2_signer_id": sm2_signer_id})
     row = _ca_service().add(name=name, province=province, pem_bundle=pem_file.read(), profile=profile,
                             crl_urls=list(crl_urls), ocsp_url=ocsp_url)
     data = _ca_dict(row)

@@ -31,7 +31,7 @@ def ca_json(view: CaOverview) -> dict[str, Any]:
         "certificates": [{
             "role": c.role, "subject": c.subject, "issuer": c.issuer, "serial": c.serial,
             "not_before": c.not_before.isoformat(), "not_after": c.not_after.isoformat(), "sha256": c.sha256,
-            "expired": c.expired,
+            "expired": c.expired, "key_algorithm": c.key_algorithm, "signature_algorithm": c.signature_algorithm,
         } for c in view.certificates],
         "revocation": {
             "crl_urls": list(row.crl_urls or ()),

@@ -336,6 +336,12 @@ MAPPING_PROFILE: dict[str, Any] = {
         "require_digital_signature": {"type": "boolean"},
         "required_ekus": {"type": "array", "items": _OID_TEXT, "maxItems": 10},
         "revocation_unknown_allowed": {"type": "boolean"},
+        "sm2_signer_id": {"type": "string", "minLength": 1, "maxLength": 128,
+                          "description": "SM2 signer ID (GB/T 32918.2 §5.5 user ID) of the CA's own signatures: "
+                                         "certificates, CRLs, OCSP responses. Default 1234567812345678 (GM/T 0009)."},
+        "sm2_holder_signer_id": {"type": "string", "minLength": 1, "maxLength": 128,
+                                 "description": "SM2 signer ID the holders' UKey middleware signs the login "
+                                                "challenge with. Default 1234567812345678 (GM/T 0009)."},
     },
     "required": ["sources"],
     "additionalProperties": False,
@@ -354,8 +360,12 @@ _CERTIFICATE_COMPONENTS: dict[str, dict[str, Any]] = {
             "not_after": _TIME,
             "sha256": {"type": "string", "description": "SHA-256 over the DER, hexadecimal."},
             "expired": {"type": "boolean"},
+            "key_algorithm": {"type": "string", "description": "The certificate's key: SM2, RSA-2048, EC P-256, ..."},
+            "signature_algorithm": {"type": "string",
+                                    "description": "How its issuer signed it: SM2-with-SM3, sha256WithRSAEncryption, ..."},
         },
-        "required": ["role", "subject", "issuer", "serial", "not_before", "not_after", "sha256", "expired"],
+        "required": ["role", "subject", "issuer", "serial", "not_before", "not_after", "sha256", "expired",
+                     "key_algorithm", "signature_algorithm"],
         "additionalProperties": False,
     },
     "Ca": {
