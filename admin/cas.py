@@ -21,6 +21,7 @@ from certificates.mapping import DEFAULT_PROFILE, MappingProfile, MappingResult
 from certificates.models import CertificateAuthority
 from certificates.registry import CaService, CrlState, parse_profile, try_profile
 from certificates.signatures import describe_key, describe_signature
+from certificates.validation import load_certificate
 from common.audit import AuditTrail
 from common.clock import Clock
 from common.errors import ValidationError
@@ -74,6 +75,8 @@ class MappingPreview:
     profile_source: str  # "given" | "ca" | "default"
     ca_id: int | None
     issuer_match: bool | None
+    key_algorithm: str = ""  # the sample's key ("SM2", "RSA-2048", ...)
+    signature_algorithm: str = ""  # how its issuer signed it
 
     @property
     def uscc(self) -> str | None:
@@ -224,9 +227,11 @@ class CaAdminService(AuditedOperations):
         ``CertificateRejectedError`` (MALFORMED_CERTIFICATE), ``CaNotFoundError``."""
         self._authorize(actor, Permission.CAS_READ, "preview")
         parsed = _profile(profile)
+        sample = load_certificate(certificate)
+        algorithms = describe_key(sample), describe_signature(sample.signature_algorithm_oid)
         if parsed is not None:
-            return MappingPreview(try_profile(parsed, certificate), "given", None, None)
+            return MappingPreview(try_profile(parsed, certificate), "given", None, None, *algorithms)
         if ca_id is not None:
             [(ca, result, match)] = self._cas.map_sample(certificate, ca_id=ca_id)
-            return MappingPreview(result, "ca", ca.ca_id, match)
-        return MappingPreview(try_profile(DEFAULT_PROFILE, certificate), "default", None, None)
+            return MappingPreview(result, "ca", ca.ca_id, match, *algorithms)
+        return MappingPreview(try_profile(DEFAULT_PROFILE, certificate), "default", None, None, *algorithms)

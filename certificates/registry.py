@@ -30,7 +30,7 @@ from common.errors import DomainError, NotFoundError, ValidationError
 from .mapping import DEFAULT_PROFILE, MappingProfile, MappingResult, map_certificate
 from .models import CertificateAuthority
 from .revocation import MAX_CRL_BYTES, CrlError, parse_crl
-from .signatures import SignatureCheckError, check_public_key, verify_certificate
+from .signatures import SignatureCheckError, check_public_key, is_sm2_signed, verify_certificate
 from .sm2 import DEFAULT_SIGNER_ID
 from .trust import TrustedCa
 from .validation import load_certificate
@@ -67,11 +67,13 @@ class InvalidProfileError(ValidationError):
 
 
 def parse_bundle(pem: str | bytes, now: datetime, *, signer_id: str = DEFAULT_SIGNER_ID,
+                 other_ids: Sequence[str] = (),
                  ) -> tuple[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...]]:
     """Split a PEM bundle into (roots, intermediates) after checking that every
     certificate may issue certificates and that every intermediate chains, inside the
     bundle, to a root, each signature verified whatever its algorithm (SM2 ones with
-    ``signer_id``). Raises ``InvalidCaBundleError`` with an operator-readable message."""
+    ``signer_id``; ``other_ids`` are only tried to name a wrong signer ID). Raises
+    ``InvalidCaBundleError`` with an operator-readable message."""
     data = pem.encode("utf-8") if isinstance(pem, str) else pem
     if len(data) > MAX_BUNDLE_BYTES:
         raise InvalidCaBundleError("too large", public_message="The PEM bundle is larger than 1 MiB.")
@@ -88,12 +90,12 @@ def parse_bundle(pem: str | bytes, now: datetime, *, signer_id: str = DEFAULT_SI
     intermediates = tuple(c for c in certs if c.subject != c.issuer)
     if not roots:
         raise InvalidCaBundleError("no root", public_message="The bundle holds no self-signed root certificate.")
-    check_bundle_signatures(roots, intermediates, signer_id)
+    check_bundle_signatures(roots, intermediates, signer_id, other_ids)
     return roots, intermediates
 
 
 def check_bundle_signatures(roots: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate],
-                            signer_id: str) -> None:
+                            signer_id: str, other_ids: Sequence[str] = ()) -> None:
     """Every root's self-signature verifies and every intermediate reaches a root through
     certificates of the bundle. Raises ``InvalidCaBundleError``."""
     for cert in (*roots, *intermediates):
@@ -106,10 +108,11 @@ def check_bundle_signatures(roots: Sequence[x509.Certificate], intermediates: Se
         # RFC 5280 §6.1.1 (d): an anchor is trusted by configuration, but a root whose
         # self-signature fails is a wrong or corrupted file (or, for SM2, a wrong signer ID).
         try:
-            verify_certificate(root, root, signer_id=signer_id, other_ids=(DEFAULT_SIGNER_ID,))
+            verify_certificate(root, root, signer_id=signer_id, other_ids=(DEFAULT_SIGNER_ID, *other_ids))
         except SignatureCheckError as exc:
             raise InvalidCaBundleError(exc.detail, public_message=_bundle_signature_message(
-                f"The root {root.subject.rfc4514_string()} has a bad self-signature", exc, signer_id)) from None
+                f"The root {root.subject.rfc4514_string()} has a bad self-signature", exc, signer_id,
+                sm2=is_sm2_signed(root.signature_algorithm_oid))) from None
     # Every intermediate must reach a root through certificates of this bundle, so a
     # bundle cannot smuggle in a CA that no registered anchor vouches for.
     reached = list(roots)
@@ -122,7 +125,7 @@ def check_bundle_signatures(roots: Sequence[x509.Certificate], intermediates: Se
                 if c.issuer != parent.subject:
                     continue
                 try:
-                    verify_certificate(c, parent, signer_id=signer_id, other_ids=(DEFAULT_SIGNER_ID,))
+                    verify_certificate(c, parent, signer_id=signer_id, other_ids=(DEFAULT_SIGNER_ID, *other_ids))
                 except SignatureCheckError as exc:
                     last_error = exc
                     continue
@@ -131,17 +134,22 @@ def check_bundle_signatures(roots: Sequence[x509.Certificate], intermediates: Se
         if not progress:
             message = f"The intermediate {pending[0].subject.rfc4514_string()} is not issued by a certificate in the bundle"
             raise InvalidCaBundleError("orphan intermediate", public_message=_bundle_signature_message(
-                message, last_error, signer_id) if last_error else message + ".")
+                message, last_error, signer_id, sm2=is_sm2_signed(pending[0].signature_algorithm_oid))
+                if last_error else message + ".")
         reached.extend(progress)
         pending = [c for c in pending if c not in progress]
 
 
-def _bundle_signature_message(prefix: str, exc: SignatureCheckError, signer_id: str) -> str:
+def _bundle_signature_message(prefix: str, exc: SignatureCheckError, signer_id: str, *, sm2: bool) -> str:
     if exc.code == "sm2_signer_id":
         return (f"{prefix}: the SM2 signature verifies with another signer ID than {signer_id!r}; set the "
                 "profile's sm2_signer_id to the CA's.")
     if exc.code == "sm2_wrong_curve":
         return f"{prefix}: an SM2 signature from a key that is not on the SM2 curve."
+    if sm2:
+        # The bytes are wrong, or the CA signs with a signer ID nobody here has named.
+        return (f"{prefix} (SM2-with-SM3 with signer ID {signer_id!r}). If the CA's certificate policy names "
+                "another SM2 signer ID, set it as the profile's sm2_signer_id.")
     return prefix + "."
 
 
@@ -280,7 +288,8 @@ class CaService:
         if not 1 <= len(province) <= 64:
             raise ValidationError("bad province", public_message="A province/region has 1-64 characters.")
         now = self._clock.now()
-        roots, _ = parse_bundle(pem_bundle, now, signer_id=(profile or DEFAULT_PROFILE).sm2_signer_id)
+        roots, _ = parse_bundle(pem_bundle, now, signer_id=(profile or DEFAULT_PROFILE).sm2_signer_id,
+                                other_ids=self._known_signer_ids())
         urls = _check_urls(list(crl_urls), "CRL")
         ocsp = _check_urls([ocsp_url], "OCSP")[0] if ocsp_url else None
         # One root, one CA: otherwise a certificate would belong to two registrations
@@ -306,6 +315,10 @@ class CaService:
         insert_unique(self._session, row, DuplicateCaError("unique constraint"))
         self._cache.invalidate()
         return row
+
+    def _known_signer_ids(self) -> tuple[str, ...]:
+        """The SM2 signer IDs of the registered CAs: tried only to name a wrong ID."""
+        return tuple(dict.fromkeys(ca.profile.sm2_signer_id for ca, _ in self._load_snapshots()))
 
     def all(self) -> list[CertificateAuthority]:
         return list(self._session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.id)))
@@ -411,7 +424,7 @@ class CaService:
             raise InvalidCrlError("issuer not in CA", public_message="The CRL was not issued by this certificate authority.")
         der = crl.public_bytes(serialization.Encoding.DER)
         try:
-            parsed = parse_crl(der, ca)
+            parsed = parse_crl(der, ca, other_ids=self._known_signer_ids())
         except CrlError as exc:
             if exc.code == "sm2_signer_id":
                 message = ("The CRL's SM2 signature verifies with another signer ID than the one in this certificate "

@@ -72,10 +72,12 @@ class ParsedCrl:
     signer: x509.Certificate  # the CA certificate whose key signed it
 
 
-def parse_crl(der: bytes, ca: TrustedCa, extra_signers: Sequence[x509.Certificate] = ()) -> ParsedCrl:
+def parse_crl(der: bytes, ca: TrustedCa, extra_signers: Sequence[x509.Certificate] = (), *,
+              other_ids: Sequence[str] = ()) -> ParsedCrl:
     """Parse a CRL (DER or PEM) and check it was signed by one of the CA's certificates
     (root or intermediate), or one of ``extra_signers`` (an intermediate validated in the
-    certificate's path), whose name is the CRL issuer. Raises ``CrlError``."""
+    certificate's path), whose name is the CRL issuer; SM2 signatures with the CA profile's
+    signer ID (``other_ids`` are only tried to name a wrong one). Raises ``CrlError``."""
     try:
         crl = x509.load_pem_x509_crl(der) if der.lstrip().startswith(b"-----") else x509.load_der_x509_crl(der)
     except ValueError as exc:
@@ -86,7 +88,7 @@ def parse_crl(der: bytes, ca: TrustedCa, extra_signers: Sequence[x509.Certificat
         if cert.subject != crl.issuer:
             continue
         try:
-            verify_crl(crl, cert, signer_id=ca.profile.sm2_signer_id, other_ids=(DEFAULT_SIGNER_ID,))
+            verify_crl(crl, cert, signer_id=ca.profile.sm2_signer_id, other_ids=(DEFAULT_SIGNER_ID, *other_ids))
         except SignatureCheckError as exc:
             failure = failure or exc
             continue

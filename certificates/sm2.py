@@ -25,6 +25,7 @@ from typing import Any
 from tongsuopy.backends.tongsuo.backend import backend as _backend
 from tongsuopy.crypto import hashes as _hashes
 from tongsuopy.crypto.asymciphers import ec as _ec
+from tongsuopy.crypto.exceptions import UnsupportedAlgorithm as _UnsupportedAlgorithm
 from tongsuopy.crypto.serialization import load_der_private_key, load_pem_private_key
 
 # OIDs (GM/T 0006-2012, GB/T 33560-2017).
@@ -286,8 +287,11 @@ def load_private_key(data: bytes, password: bytes | None = None, *, pkcs12: bool
     if pkcs12:
         return _load_pkcs12(data, password)
     loader = load_pem_private_key if data.lstrip().startswith(b"-----BEGIN") else load_der_private_key
-    key = loader(data, password)
-    if not isinstance(key.curve, _ec.SM2):
+    try:
+        key = loader(data, password)
+    except (_UnsupportedAlgorithm, TypeError) as exc:
+        raise ValueError(f"not an SM2 key: {exc}") from None
+    if not isinstance(getattr(key, "curve", None), _ec.SM2):
         raise ValueError("not an SM2 key")
     return key
 
@@ -310,7 +314,9 @@ def _load_pkcs12(data: bytes, password: bytes | None) -> Any:
     if cert[0] != ffi.NULL:
         lib.X509_free(cert[0])
     if chain[0] != ffi.NULL:
-        lib.sk_X509_pop_free(chain[0], ffi.addressof(lib._original_lib, "X509_free"))
+        for i in range(lib.sk_X509_num(chain[0])):
+            lib.X509_free(lib.sk_X509_value(chain[0], i))
+        lib.sk_X509_free(chain[0])
     if ok != 1 or pkey[0] == ffi.NULL:
         raise ValueError("cannot read the PKCS#12 file (wrong password, or no key)")
     evp_pkey = ffi.gc(pkey[0], lib.EVP_PKEY_free)

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -25,6 +26,9 @@ from config.settings import Settings
 from idp.passwords import PasswordHasher
 
 from .helpers import IsolatedClient, RegisteredTestClient, TestUser, migrate_database
+
+if TYPE_CHECKING:
+    from .support.gm_pki import GmPki
 
 PG_ADMIN_URL = os.environ.get("YIWANG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("YIWANG_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -201,3 +205,12 @@ def live_idp(fresh_database: str, redis_url: str, tmp_path: Path):  # type: igno
     for key in r.scan_iter(match=idp.env["YIWANG_REDIS_PREFIX"] + "*"):
         r.delete(key)
     r.close()
+
+
+@pytest.fixture(scope="session")
+def gm_pki(tmp_path_factory: pytest.TempPathFactory) -> GmPki:
+    """The SM2/RSA/ECDSA provincial PKI made by OpenSSL 3's command line (issue 10), once
+    per run: tests/support/gm_pki.py."""
+    from tests.support.gm_pki import build_gm_pki
+
+    return build_gm_pki(tmp_path_factory.mktemp("gm-pki"))

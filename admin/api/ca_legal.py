@@ -82,6 +82,8 @@ def preview_json(preview: MappingPreview) -> dict[str, Any]:
         "profile_source": preview.profile_source,
         "ca_id": preview.ca_id,
         "issuer_match": preview.issuer_match,
+        "key_algorithm": preview.key_algorithm,
+        "signature_algorithm": preview.signature_algorithm,
     }
 
 

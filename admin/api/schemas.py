@@ -490,8 +490,11 @@ _CERTIFICATE_COMPONENTS: dict[str, dict[str, Any]] = {
             "issuer_match": {"type": ["boolean", "null"],
                              "description": "With a CA's profile: the sample names one of its certificates as "
                                             "issuer (a name match, not a validation)."},
+            "key_algorithm": {"type": "string", "description": "The sample's key: SM2, RSA-2048, EC P-256, ..."},
+            "signature_algorithm": {"type": "string", "description": "How the sample was signed: SM2-with-SM3, ..."},
         },
-        "required": ["identifier", "uscc", "name", "reason", "trail", "profile_source", "ca_id", "issuer_match"],
+        "required": ["identifier", "uscc", "name", "reason", "trail", "profile_source", "ca_id", "issuer_match",
+                     "key_algorithm", "signature_algorithm"],
         "additionalProperties": False,
     },
     "LegalPerson": {

@@ -132,7 +132,7 @@ def test_pkcs12_and_pkcs8_keys_load(gm_pki):
         with pytest.raises(ValueError, match="PKCS#12"):
             sm2.load_private_key(leaf.p12_path.read_bytes(), b"wrong", pkcs12=True)
     rsa = gm_pki.leaves["rsa"]
-    with pytest.raises((ValueError, TypeError)):
+    with pytest.raises(ValueError, match="not an SM2 key"):
         sm2.load_private_key(rsa.key_pem)
 
 
