@@ -21,6 +21,7 @@ from common.errors import DomainError, NotFoundError, ValidationError
 from common.uscc import InvalidUsccError, parse_uscc
 
 from .models import Credential, LegalPerson, Mandate
+from .signatures import describe
 from .trust import CertificateRejectedError, RejectionReason, ValidatedCertificate
 
 # Policy: a mandate is never open-ended; three years covers a typical agency contract
@@ -233,6 +234,7 @@ class LegalPersonService:
                 legal_person_id=target.id,
                 not_before=certificate.not_before,
                 not_after=certificate.not_after,
+                algorithm=describe(certificate.certificate)[:96],
                 status="active",
                 created_at=now,
             )
@@ -249,6 +251,8 @@ class LegalPersonService:
         if created:
             target.created_by = f"certificate:{same.id}"
         same.last_used_at = now
+        if same.algorithm is None:
+            same.algorithm = describe(certificate.certificate)[:96]
         # Policy: the name follows the most recent valid certificate (companies rename;
         # the CA attested the new name), the key (USCC) never changes.
         name = certificate.mapping.name

@@ -85,6 +85,9 @@ class Credential(Base):
     legal_person_id: Mapped[int] = mapped_column(ForeignKey("certificates_legal_persons.id"), index=True)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime)
     not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    # "SM2 / SM2-with-SM3", "RSA-2048 / sha256WithRSAEncryption": the key and how the CA
+    # signed it (issue 10); None for credentials bound before migration 0014 until used.
+    algorithm: Mapped[str | None] = mapped_column(String(96))
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Why a credential was flagged or revoked (no personal data: identifiers of legal
     # persons are public registration data).

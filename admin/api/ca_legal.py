@@ -110,6 +110,7 @@ def credential_json(view: CredentialView) -> dict[str, Any]:
         "issuer": view.issuer,
         "serial": view.serial,
         "spki_sha256": row.spki_sha256,
+        "algorithm": row.algorithm,
         "not_before": row.not_before.isoformat(),
         "not_after": row.not_after.isoformat(),
         "expired": view.expired,

@@ -533,6 +533,9 @@ _CERTIFICATE_COMPONENTS: dict[str, dict[str, Any]] = {
             "issuer": {"type": "string"},
             "serial": {"type": "string", "description": "Hexadecimal."},
             "spki_sha256": {"type": "string", "description": "base64url SHA-256 of the SubjectPublicKeyInfo."},
+            "algorithm": {"type": ["string", "null"],
+                          "description": "Key / signature algorithm, e.g. \"SM2 / SM2-with-SM3\"; null for "
+                                         "certificates bound before this was recorded and not used since."},
             "not_before": _TIME,
             "not_after": _TIME,
             "expired": {"type": "boolean"},
@@ -541,8 +544,8 @@ _CERTIFICATE_COMPONENTS: dict[str, dict[str, Any]] = {
             "created_at": _TIME,
             "last_used_at": _NULLABLE_TIME,
         },
-        "required": ["id", "ca_id", "ca_name", "issuer", "serial", "spki_sha256", "not_before", "not_after",
-                     "expired", "status", "status_detail", "created_at", "last_used_at"],
+        "required": ["id", "ca_id", "ca_name", "issuer", "serial", "spki_sha256", "algorithm", "not_before",
+                     "not_after", "expired", "status", "status_detail", "created_at", "last_used_at"],
         "additionalProperties": False,
     },
     "Mandate": {

@@ -84,3 +84,25 @@ def test_api_returns_algorithms_and_signer_ids(http, services, clock, gm_pki):
         ("SM2", "SM2-with-SM3"), ("SM2", "SM2-with-SM3")]
     assert body["profile"]["sm2_signer_id"] == DEFAULT_DISTID == body["profile"]["sm2_holder_signer_id"]
     assert re.fullmatch(r"\d+", str(body["id"]))
+
+
+def test_legal_person_page_names_each_credentials_algorithm(http, services, clock, gm_pki):
+    from certificates.validation import CertificateValidator
+    from common.db import db
+
+    admin = make_admin(services, clock, "legal-ops", ["ca-admin", "legal-admin"])
+    console_login(http, admin, clock)
+    identities = []
+    for ca_key, leaf in (("rsa", "rsa"), ("sm2", "sm2")):
+        row = services.cas.add(name=gm_pki.cas[ca_key].name, province=gm_pki.cas[ca_key].province,
+                               pem_bundle=gm_pki.cas[ca_key].bundle_pem)
+        services.cas.load_crl(row.id, gm_pki.crl(ca_key))
+        validated = CertificateValidator(clock).validate(gm_pki.leaves[leaf].cert_der, [], services.cas.trusted(),
+                                                         production=False)
+        identities.append(services.legal.resolve(validated))
+        db.session.commit()
+    # One company, two provinces' certificates (RSA and SM2): one legal person.
+    assert identities[0].legal_person_id == identities[1].legal_person_id
+    html = _text(http.get(f"/admin/legal-persons/{identities[0].legal_person_id}"))
+    cells = re.findall(r'<td class="algorithm">([^<]*)</td>', html)
+    assert sorted(cells) == ["RSA-2048 / sha256WithRSAEncryption", "SM2 / SM2-with-SM3"], cells
