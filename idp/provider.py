@@ -31,6 +31,7 @@ from .clients import ClientCache, ClientService, Fetcher, RegisteredClient
 from .consent import ConsentService
 from .disclosures import DisclosureService
 from .keys import KeyCache, KeyService
+from .login import LoginCompletion
 from .logout import FormPoster, LogoutService, http_post_form
 from .models import Account, LogoutDelivery
 from .passwords import PasswordHasher
@@ -209,6 +210,13 @@ class Services:
                 self.session, clock=self.p.clock, ttl_days=self.p.settings.consent_ttl_days
             )
         return self._cache["consents"]
+
+    @property
+    def logins(self) -> LoginCompletion:
+        if "logins" not in self._cache:
+            self._cache["logins"] = LoginCompletion(sessions=self.sessions, logout=self.logout, audit=self.audit,
+                                                    metrics=self.p.metrics, acr_of=self.session_acr)
+        return self._cache["logins"]
 
     @property
     def logout(self) -> LogoutService:

@@ -116,10 +116,21 @@ class SessionService:
         return now >= session.created_at + self._s.session_max_ttl or now >= session.last_seen + self._s.session_idle_ttl
 
     def reauthenticate(self, cookie: str | None, *, add_amr: list[str], acr: str) -> tuple[str, SsoSession] | None:
-        """A further authentication in the same session (second factor, step-up): the
-        authentication time moves to now, the methods are added, and the cookie value is
-        replaced (no fixation across re-authentication). The ``sid`` stays, so relying
-        parties keep one session to log out. None when there is no live session."""
+        """A further authentication in the same session (step-up, password change): the
+        methods are added (see ``renew``). None when there is no live session."""
+        current = self.get(cookie)
+        if current is None:
+            return None
+        return self.renew(cookie, amr=list(dict.fromkeys([*current.amr, *add_amr])), acr=acr, fresh=False)
+
+    def renew(self, cookie: str | None, *, amr: list[str], acr: str, context: dict[str, Any] | None = None,
+              fresh: bool = True) -> tuple[str, SsoSession] | None:
+        """The same account authenticated again in this session: the authentication time
+        moves to now, ``amr``/``acr`` are set, and the cookie value is replaced (no
+        fixation across re-authentication). The ``sid`` and the session's clients stay, so
+        relying parties keep one session to log out (issue 11). A ``fresh`` login also
+        replaces the context and forgets the factors enrolled in the session (this
+        authentication proved them, issue 17). None when there is no live session."""
         current = self.get(cookie)
         if current is None:
             return None
@@ -127,8 +138,11 @@ class SessionService:
         now = self._clock.timestamp()
         current.auth_time = now
         current.last_seen = now
-        current.amr = list(dict.fromkeys([*current.amr, *add_amr]))
+        current.amr = list(amr)
         current.acr = acr
+        if fresh:
+            current.context = dict(context or {})
+            current.enrolled = []
         new_cookie = random_token(32)
         self._save(self._key(new_cookie), current)
         return new_cookie, current

@@ -17,6 +17,7 @@ from common.throttle import Throttle
 
 from ..authorize import PARAMETER_LIMITS
 from ..i18n import choose_locale, translate
+from ..login import LoginRequest
 from ..provider import Provider, Services
 from ..server import YiwangServer
 
@@ -134,6 +135,22 @@ def set_sso_cookie(response: Any, value: str) -> None:
         samesite="Lax",
         path="/",
     )
+
+
+def complete_login(login: LoginRequest, target: str) -> Any:
+    """What every login path ends with (issue 11): the service layer continues or starts
+    the SSO session and audits the login (``idp.login``); then commit, send the logout
+    tokens of a session it ended, give the UI a new CSRF token and set the new cookie on a
+    303 to ``target``."""
+    from flask import redirect
+
+    result = services().logins.complete(login)
+    db.session.commit()
+    deliver_logouts(result.deliveries)
+    session.pop("csrf", None)
+    response = redirect(target, code=303)
+    set_sso_cookie(response, result.cookie)
+    return response
 
 
 def clear_sso_cookie(response: Any) -> None:

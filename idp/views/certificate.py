@@ -19,18 +19,19 @@ from common.crypto import constant_time_equals
 from common.db import db
 
 from ..i18n import error_text, reason_text, translate
+from ..login import LoginRequest
 from . import bp
 from ._web import (
     allow_form_target,
     browser_id,
     check_csrf,
     client_ip,
+    complete_login,
     load_interaction,
     locale,
     provider,
     render,
     services,
-    set_sso_cookie,
     sso_cookie,
     update_interaction,
 )
@@ -99,21 +100,14 @@ def _log_in(validated: ValidatedCertificate, iid: str) -> Any:
     # credential_id stays inside the session (the company page grants mandates on its
     # authority); only cert_issuer reaches tokens.
     context = {"cert_issuer": {"name": ca.name, "province": ca.province}, "credential_id": identity.credential_id}
-    amr = ["hwk"]
-    svc.sessions.end(sso_cookie())
     account = svc.accounts.get(identity.account_id)
-    cookie, _ = svc.sessions.create(account_id=account.id, subject_seed=account.subject_seed, amr=amr,
-                                    acr=svc.session_acr(account.id, amr), context=context)
-    svc.audit.record("certificate.login", actor=f"account:{account.id}", ip=client_ip(), details={"ca_id": ca.ca_id, "credential_id": identity.credential_id,
-                                              "legal_person_created": identity.created})
-    db.session.commit()
     log.info("certificate login", extra={"result": "ok", "adapter": ca.name})
-    provider().metrics.login(True)
-    session.pop("csrf", None)
     target = url_for("idp.authorize_resume", interaction=iid) if iid else url_for("idp.company")
-    response = redirect(target, code=303)
-    set_sso_cookie(response, cookie)
-    return response
+    return complete_login(LoginRequest(
+        account_id=account.id, subject_seed=account.subject_seed, methods=("hwk",), path="certificate",
+        cookie=sso_cookie(), ip=client_ip(), context=context,
+        details={"ca_id": ca.ca_id, "credential_id": identity.credential_id,
+                 "legal_person_created": identity.created}), target)
 
 
 def _validate(leaf: bytes, chain: list[bytes]) -> ValidatedCertificate:

@@ -18,6 +18,7 @@ from ..catalogue import CATALOGUE
 from ..clients import ADMIN_SCOPE
 from ..errors import InvalidCredentialsError
 from ..i18n import error_text
+from ..login import LoginRequest
 from ..release import decide_consent
 from . import bp
 from ._web import (
@@ -26,13 +27,13 @@ from ._web import (
     check_csrf,
     clear_sso_cookie,
     client_ip,
+    complete_login,
     deliver_logouts,
     load_interaction,
     locale,
     provider,
     render,
     services,
-    set_sso_cookie,
     sso_cookie,
 )
 from .oauth import _origin, _with_params, consent_offer, mark_consent_done, pending_request, redirect_error
@@ -134,22 +135,10 @@ def login_submit() -> Any:
                          details={"second_factor": "required"})
         db.session.commit()
         return start_second_factor(result.account_id, iid or None, stepup=False)
-    # A new session at every login: the old cookie (if any) ends (no fixation).
-    svc.sessions.end(sso_cookie())
-    amr = list(result.amr)
-    cookie, _ = svc.sessions.create(
-        account_id=result.account_id, subject_seed=result.subject_seed, amr=amr,
-        acr=svc.session_acr(result.account_id, amr),
-    )
-    svc.audit.record("login.success", actor=actor, client_id=client_id, ip=client_ip(), details={"amr": amr})
-    db.session.commit()
-    provider().metrics.login(True)
-    # The UI cookie gets a new CSRF token after authentication too.
-    session.pop("csrf", None)
     target = url_for("idp.authorize_resume", interaction=iid) if iid else (form_ctx["next"] or url_for("idp.home"))
-    response = _see_other(target)
-    set_sso_cookie(response, cookie)
-    return response
+    return complete_login(LoginRequest(
+        account_id=result.account_id, subject_seed=result.subject_seed, methods=tuple(result.amr),
+        path="password", cookie=sso_cookie(), ip=client_ip(), client_id=client_id), target)
 
 
 # -- consent --------------------------------------------------------------------------
@@ -318,6 +307,8 @@ def _finish_logout(plr: str | None, state: str | None) -> Any:
         # Issue 17: logout revokes the session's tokens too (offline_access grants aside).
         deliveries = svc.logout.ended([sso])
         frontchannel = svc.logout.frontchannel_urls(sso)
+        svc.audit.record("logout", actor=f"account:{sso.account_id}", ip=client_ip(),
+                         details={"reason": "user", "sid": sso.sid, "clients": len(sso.clients)})
     db.session.commit()
     deliver_logouts(deliveries)
     target = None

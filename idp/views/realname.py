@@ -34,6 +34,7 @@ from ..errors import (
     SecondFactorLockedError,
 )
 from ..i18n import error_text, translate
+from ..login import LoginRequest
 from ..models import Account
 from ..passwords import WeakPasswordError, validate_password
 from . import bp
@@ -42,6 +43,7 @@ from ._web import (
     browser_id,
     check_csrf,
     client_ip,
+    complete_login,
     deliver_logouts,
     load_interaction,
     locale,
@@ -244,22 +246,15 @@ def register_confirm_submit() -> Any:
         db.session.rollback()
         return _registration_taken(pid, data)
     svc.audit.record("account.register", actor=f"account:{account.id}", ip=client_ip())
-    amr = ["pwd", "sms"]
     try:
         # 三要素: the carrier confirms the phone is this person's → a bound factor (cn-l2).
         svc.realname.bind_phone(identity, data["phone"], client_ip=client_ip())
     except (RegistryUnavailableError, VerificationThrottledError):
         pass  # the phone stays verified by SMS but unbound; the account page offers a retry
-    cookie, _ = svc.sessions.create(
-        account_id=account.id, subject_seed=account.subject_seed, amr=amr,
-        acr=svc.session_acr(account.id, amr),
-    )
-    db.session.commit()
     _drop("register", pid)
-    session.pop("csrf", None)
-    response = _see_other(_next_after(data.get("interaction") or None))
-    set_sso_cookie(response, cookie)
-    return response
+    return complete_login(LoginRequest(
+        account_id=account.id, subject_seed=account.subject_seed, methods=("pwd", "sms"), path="registration",
+        cookie=sso_cookie(), ip=client_ip()), _next_after(data.get("interaction") or None))
 
 
 def _registration_taken(pid: str, data: dict[str, Any]) -> Any:
@@ -373,6 +368,7 @@ def mfa_submit() -> Any:
     svc.audit.record("mfa.success", actor=f"account:{account.id}", ip=client_ip(),
                      details={"factor": used, "stepup": bool(data.get("stepup"))})
     iid = data.get("interaction") or None
+    methods: tuple[str, ...] = ("pwd", used)
     if data.get("stepup"):
         current = svc.sessions.get(sso_cookie())
         if current is not None and used in current.enrolled:
@@ -380,22 +376,14 @@ def mfa_submit() -> Any:
             # login with it does (the session alone cannot vouch for its own factor).
             db.session.commit()
             return _see_other(url_for("idp.login", interaction=iid) if iid else url_for("idp.account"))
-        amr = list(dict.fromkeys([*(current.amr if current else ["pwd"]), used]))
-        result = svc.sessions.reauthenticate(sso_cookie(), add_amr=[used], acr=svc.session_acr(account.id, amr))
-        if result is None:
+        if current is None or current.account_id != account.id:
+            db.session.commit()
             return _see_other(_next_after(iid))
-        cookie = result[0]
-    else:
-        amr = ["pwd", used]
-        svc.sessions.end(sso_cookie())
-        cookie, _ = svc.sessions.create(account_id=account.id, subject_seed=account.subject_seed, amr=amr,
-                                        acr=svc.session_acr(account.id, amr))
-    db.session.commit()
-    provider().metrics.login(True)
-    session.pop("csrf", None)
-    response = _see_other(_next_after(iid))
-    set_sso_cookie(response, cookie)
-    return response
+        methods = (used,)
+    return complete_login(LoginRequest(
+        account_id=account.id, subject_seed=account.subject_seed, methods=methods,
+        path="step_up" if data.get("stepup") else "second_factor", cookie=sso_cookie(), ip=client_ip()),
+        _next_after(iid))
 
 
 # -- step-up ---------------------------------------------------------------------------
