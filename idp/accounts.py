@@ -295,6 +295,12 @@ class AccountService:
     def clear_second_factor_failures(self, account_id: int) -> None:
         self._limits.clear(self._mfa_key(account_id))
 
+    def set_verified_name(self, account: Account, name: str) -> None:
+        """The name the authoritative registry confirmed becomes the account's ``name``
+        claim (issue 11: registered citizens' names were never released)."""
+        account.name_enc = self._cipher.encrypt(name.strip(), "idp_accounts.name")
+        account.updated_at = self._clock.now()
+
     def mark_phone_verified(self, account: Account) -> None:
         account.phone_verified_at = self._clock.now()
         account.updated_at = account.phone_verified_at

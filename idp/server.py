@@ -299,6 +299,9 @@ class _IssuingGrant:
         sub = svc.subject(subject_seed, client)
         # Issue 5: this token releases the grant's consented claims, narrowed to its scope
         # and to the client's current policy (an administrator may have reduced it).
+        # Issue 11: and only those the account has a value for now, computed once: the
+        # same set goes into the token (userinfo), the ID token and the disclosure record,
+        # so the record says exactly what the portal can receive.
         token_names = for_token(granted, client, scope, claims_request)
         # What tokens say about this login beyond the subject: the CA of a certificate
         # login, and the agent acting for a legal person as a pairwise sub at this client.
@@ -307,6 +310,11 @@ class _IssuingGrant:
             token_context["cert_issuer"] = context["cert_issuer"]
         if context and context.get("agent_seed"):
             token_context["act"] = {"sub": svc.subject(context["agent_seed"], client)}
+        values: dict[str, Any] = {}
+        if token_names:
+            values = select_claims(svc.available_claims(svc.accounts.get(account_id), token_names, token_context),
+                                   token_names)
+            token_names = set(values)
         access, jti, expires_in = svc.tokens.issue_access_token(
             client_id=client.client_id,
             sub=sub,
@@ -346,9 +354,7 @@ class _IssuingGrant:
             # DESIGN.md §4: a minimal ID token; a claim goes in only when claims.id_token
             # names it (OIDC Core §5.5) and this token may release it at all.
             names = id_token_claim_names(scope, claims_request) & token_names
-            if names:
-                account = svc.accounts.get(account_id)
-                extra = select_claims(svc.available_claims(account, names, token_context), names)
+            extra = {k: v for k, v in values.items() if k in names}
             if "act" in token_context:
                 # RFC 8693 §4.1: who is acting is part of the authentication result.
                 extra["act"] = token_context["act"]

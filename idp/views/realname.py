@@ -241,6 +241,7 @@ def register_confirm_submit() -> Any:
         )
         svc.accounts.mark_phone_verified(account)
         identity = svc.realname.bind_identity(account.id, name, rid)
+        svc.accounts.set_verified_name(account, name)
     except (DuplicateAccountError, DuplicateIdentityError):
         # The unique constraints stay the final guard (a concurrent registration).
         db.session.rollback()
@@ -473,6 +474,7 @@ def verify_submit() -> Any:
         svc.realname.check_registry(name, rid, account_key=f"acct:{account.id}", client_ip=client_ip(),
                                     client_id=_client_of(iid))
         svc.realname.bind_identity(account.id, name, rid)
+        svc.accounts.set_verified_name(account, name)
     except RealnameInputError as exc:
         return again(400, errors={exc.field: exc.public_message})
     except RegistryUnavailableError as exc:
