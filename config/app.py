@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask_migrate import Migrate
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from admin import models as _admin_models  # noqa: F401  (tables for Alembic)
@@ -29,7 +31,39 @@ from .logging import configure_logging
 from .metrics import PrometheusMetrics
 from .settings import Settings
 
+log = logging.getLogger("yiwang.app")
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+# Any fixed number: the PostgreSQL advisory lock that lets one starting instance create
+# the first signing keys while the others wait.
+_KEYS_LOCK = 0x5949574B  # "YIWK"
+
+
+def _ensure_signing_keys(app: Flask, provider: Provider) -> None:
+    """Issue 11: the first start creates the signing keys when there are none, as `db
+    upgrade` creates the schema. Before the schema exists nothing happens (the log says
+    what to run); /readyz then reports the missing keys."""
+    with app.app_context():
+        try:
+            if not inspect(db.engine).has_table("idp_signing_keys"):
+                log.warning("signing keys not created: the database has no schema yet; run "
+                            "`flask --app wsgi db upgrade` (keys are then created at the next start or by "
+                            "`flask --app wsgi keys ensure`)")
+                return
+            if db.engine.dialect.name == "postgresql":
+                db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEYS_LOCK})
+            services = provider.services(db.session())
+            if services.keys.ensure_keys():
+                services.audit.record("keys.create", actor="system", details={"reason": "first_start"})
+                log.info("signing keys created at start")
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.exception("signing keys could not be checked at start; run `flask --app wsgi keys ensure`")
+        finally:
+            db.session.remove()
 
 
 def create_app(
@@ -105,6 +139,8 @@ def create_app(
     )
     app.extensions["yiwang.provider"] = provider
     _watch_audit(metrics, settings, clock)
+    if settings.create_keys_on_start:
+        _ensure_signing_keys(app, provider)
 
     def services() -> Any:
         from idp.views._web import services as request_services

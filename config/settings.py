@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     key_rotation_days: int = Field(
         90, ge=1, description="Age after which `keys rotate --if-due` promotes the next key."
     )
+    create_keys_on_start: bool = Field(
+        True, description="At start, create the signing keys when the database has none (one instance does it "
+                          "while the others wait); `keys ensure` does the same by hand."
+    )
     login_max_failures: int = Field(
         5, ge=1, description="Failed passwords per account within the lockout window before a temporary lockout."
     )

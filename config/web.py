@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.crypto import constant_time_equals, random_token
 from common.db import db
+from idp.keys import ALGORITHMS
 
 from .metrics import PrometheusMetrics
 
@@ -162,6 +163,16 @@ def install(app: Flask, metrics: PrometheusMetrics, *, hsts: bool, metrics_acces
             log.warning("readiness: database unreachable", extra={"request_id": g.get("request_id")})
             db.session.rollback()
         checks["store"] = app.extensions["yiwang.provider"].store.ping()
+        # Issue 11: without an active signing key no token can be issued.
+        checks["signing_keys"] = False
+        if checks["database"]:
+            try:
+                services = app.extensions["yiwang.provider"].services(db.session)
+                checks["signing_keys"] = set(services.keys.active_kids()) >= set(ALGORITHMS)
+            except Exception:  # noqa: BLE001 - a missing table or any failure means not ready
+                db.session.rollback()
+            if not checks["signing_keys"]:
+                log.warning("readiness: no active signing key; run `flask --app wsgi keys ensure`")
         ok = all(checks.values())
         return jsonify({"status": "ok" if ok else "unavailable", "checks": checks}), 200 if ok else 503
 

@@ -68,6 +68,15 @@ class KeyNotFoundError(NotFoundError):
     public_message = "No signing key is available."
 
 
+class SigningKeyUnavailableError(DomainError):
+    """No active signing key: a server fault (issue 11), answered 503 and logged with the
+    command that fixes it."""
+
+    code = "temporarily_unavailable"
+    public_message = "The service cannot sign tokens at the moment. Try again later."
+    status_code = 503
+
+
 class ReidentificationRequestError(ValidationError):
     """A re-identification request without a proper reason or requester, or with a
     ``sub`` this provider cannot have issued (issue 5)."""

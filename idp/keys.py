@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from common.clock import Clock
 from common.crypto import FieldCipher
 
-from .errors import KeyAlreadyRetiredError, KeyNotFoundError
+from .errors import KeyAlreadyRetiredError, KeyNotFoundError, SigningKeyUnavailableError
 from .models import SigningKey
 
 ALGORITHMS = ("ES256", "RS256")
@@ -270,7 +270,7 @@ class KeyCache:
         try:
             return self._active[alg]
         except KeyError:
-            raise KeyNotFoundError(alg) from None
+            raise SigningKeyUnavailableError(f"no active {alg} signing key") from None
 
     def jwks(self, service: KeyService) -> dict[str, Any]:
         if self._expires <= time.monotonic():

@@ -107,6 +107,8 @@ def make_settings(tmp_path: Path, database_url: str | None, **overrides: object)
         "data_keys": "t1:dGVzdC1kYXRhLWtleS10ZXN0LWRhdGEta2V5LTMyYnk",
         "database_url": database_url,
         "instance_path": tmp_path / "instance",
+        # The app fixture creates the keys inside each test's transaction instead.
+        "create_keys_on_start": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

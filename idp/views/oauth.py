@@ -3,12 +3,13 @@ discovery and JWKS."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, UnsupportedResponseTypeError
-from flask import Response, jsonify, redirect, request, url_for
+from flask import Response, jsonify, make_response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from common.db import db
@@ -19,6 +20,7 @@ from ..authorize import AuthorizationError, AuthorizationRequest, decide, parse_
 from ..claims import select_claims
 from ..clients import ADMIN_SCOPE
 from ..discovery import ENDPOINTS, provider_metadata
+from ..errors import SigningKeyUnavailableError
 from ..models import Account
 from ..release import ConsentChoices, ConsentState, choices, released, requested_claims
 from ..server import StoredAuthorizationRequest
@@ -51,6 +53,8 @@ _DESCRIPTIONS = {
     "server_error": "The server could not complete the request.",
     "temporarily_unavailable": "Too many requests from your network; try again in a few minutes.",
 }
+
+log = logging.getLogger("yiwang.oauth")
 
 
 def _with_params(uri: str, params: list[tuple[str, str]]) -> str:
@@ -296,6 +300,27 @@ def token() -> Any:
     # refresh token's revocation is kept (RFC 9700 §4.14.2).
     db.session.commit()
     return response
+
+
+@bp.errorhandler(SigningKeyUnavailableError)
+def signing_key_unavailable(exc: SigningKeyUnavailableError) -> Any:
+    """Issue 11: a server fault, not a missing resource. RFC 6749 §5.2 has no code for it;
+    ``temporarily_unavailable`` (§4.1.2.1) with Retry-After (RFC 9110 §10.2.3) tells the
+    client library to try again; pages get the error page with the same status."""
+    db.session.rollback()
+    log.error("no active signing key: run `flask --app wsgi keys ensure`", extra={"detail": exc.detail})
+    if request.endpoint in _JSON_ENDPOINTS:
+        resp = jsonify({"error": exc.code, "error_description": exc.public_message})
+    else:
+        body, status = render("idp/error.html", exc.status_code, error=exc.code)
+        resp = make_response(body, status)
+    resp.status_code = exc.status_code
+    resp.headers["Retry-After"] = "30"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+_JSON_ENDPOINTS = frozenset({"idp.token", "idp.introspect", "idp.revoke", "idp.userinfo", "idp.jwks"})
 
 
 @bp.post("/introspect")

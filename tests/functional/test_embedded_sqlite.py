@@ -56,7 +56,8 @@ def test_database_is_a_sqlite_file(embedded, tmp_path):
     with application.app_context():
         assert db.engine.dialect.name == "sqlite"
     resp = application.test_client().get("/readyz")
-    assert resp.status_code == 200 and resp.get_json()["checks"] == {"database": True, "store": True}
+    assert resp.status_code == 200 and resp.get_json()["checks"] == {"database": True, "store": True,
+                                                                     "signing_keys": True}
 
 
 def test_main_flows(embedded, clock):

@@ -42,7 +42,7 @@ def test_healthz(http):
 def test_readyz_checks_database_and_store(http):
     resp = http.get("/readyz")
     assert resp.status_code == 200
-    assert resp.get_json() == {"status": "ok", "checks": {"database": True, "store": True}}
+    assert resp.get_json() == {"status": "ok", "checks": {"database": True, "store": True, "signing_keys": True}}
 
 
 def _other_app(tmp_path, database_url, clock, password_hasher, store):
@@ -56,7 +56,9 @@ def test_readyz_503_when_store_unreachable(tmp_path, pg_template, clock, passwor
     try:
         resp = application.test_client().get("/readyz")
         assert resp.status_code == 503
-        assert resp.get_json() == {"status": "unavailable", "checks": {"database": True, "store": False}}
+        # (The template database holds no signing keys: each test creates its own.)
+        assert resp.get_json() == {"status": "unavailable",
+                                   "checks": {"database": True, "store": False, "signing_keys": False}}
         # Liveness does not depend on dependencies: the process itself is fine.
         assert application.test_client().get("/healthz").status_code == 200
     finally:
@@ -72,7 +74,7 @@ def test_readyz_503_when_database_unreachable(tmp_path, store, clock, password_h
     try:
         resp = application.test_client().get("/readyz")
         assert resp.status_code == 503
-        assert resp.get_json()["checks"] == {"database": False, "store": True}
+        assert resp.get_json()["checks"] == {"database": False, "store": True, "signing_keys": False}
     finally:
         with application.app_context():
             db.session.remove()
