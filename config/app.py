@@ -24,7 +24,7 @@ from idp.discovery import endpoint_urls
 from idp.keys import KeyCache
 from idp.passwords import PasswordHasher
 from idp.provider import Provider
-from idp.server import build_server
+from idp.server import build_server, request_services
 from realname import models as _realname_models  # noqa: F401  (tables for Alembic)
 
 from .logging import configure_logging
@@ -142,12 +142,7 @@ def create_app(
     if settings.create_keys_on_start:
         _ensure_signing_keys(app, provider)
 
-    def services() -> Any:
-        from idp.views._web import services as request_services
-
-        return request_services()
-
-    app.extensions["yiwang.server"] = build_server(services, settings.issuer, endpoint_urls(settings.issuer))
+    app.extensions["yiwang.server"] = build_server(request_services, settings.issuer, endpoint_urls(settings.issuer))
 
     from idp.views import bp as idp_bp
 

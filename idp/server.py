@@ -23,12 +23,14 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from flask import current_app, g
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from werkzeug.datastructures import MultiDict
 
 from common.crypto import constant_time_equals, random_token
+from common.db import db
 
 from .clients import ADMIN_SCOPE, RegisteredClient
 from .provider import Services
@@ -87,8 +89,20 @@ def _well_formed_authorization(header: str) -> bool:
     return ":" in decoded and decoded.isprintable()
 
 
+def request_services() -> Services:
+    """The services of the current request, built once per request (kept on ``flask.g``):
+    the factory the server, its grants and the views share (issue 11: the server does not
+    reach back into the view layer for it)."""
+    if "yiwang_services" not in g:
+        g.yiwang_services = current_app.extensions["yiwang.provider"].services(db.session)
+    value: Services = g.yiwang_services
+    return value
+
+
 class YiwangServer(AuthorizationServer):
-    """Authlib's Flask authorization server bound to our services."""
+    """Authlib's Flask authorization server bound to our services. Grants and endpoints
+    reach the request's services through ``self.server.services()`` (Authlib hands each
+    grant and endpoint its server), not a process-global class attribute."""
 
     def __init__(self, services: Callable[[], Services], issuer: str) -> None:
         super().__init__()
@@ -97,6 +111,9 @@ class YiwangServer(AuthorizationServer):
         # Unknown scopes are dropped by the client's allowed-scope filter (RFC 6749 §3.3
         # lets the server ignore them) instead of failing the whole request.
         self.scopes_supported = None
+
+    def services(self) -> Services:
+        return self._services()
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
         return self._services().client(client_id)
@@ -270,7 +287,10 @@ def validate_code_verifier(grant: grants.BaseGrant, result: Any = None) -> None:
 
 
 class _IssuingGrant:
-    services: Callable[[], Services]
+    server: YiwangServer
+
+    def services(self) -> Services:
+        return self.server.services()
     GRANT_TYPE: str
 
     def _token_response(
@@ -521,7 +541,10 @@ class RefreshGrant(_IssuingGrant, grants.RefreshTokenGrant):
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
-    services: Callable[[], Services]
+    server: YiwangServer
+
+    def services(self) -> Services:
+        return self.server.services()
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client: RegisteredClient = self.request.client
@@ -603,7 +626,10 @@ class Introspection(IntrospectionEndpoint):
     is reported inactive, which reveals nothing (§2.2)."""
 
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
-    services: Callable[[], Services]
+    server: YiwangServer
+
+    def services(self) -> Services:
+        return self.server.services()
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
         return _find_token(self.services(), token_string, token_type_hint)
@@ -651,7 +677,10 @@ class Revocation(RevocationEndpoint):
     is identified by client_id)."""
 
     CLIENT_AUTH_METHODS = ALL_METHODS
-    services: Callable[[], Services]
+    server: YiwangServer
+
+    def services(self) -> Services:
+        return self.server.services()
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
         return _find_token(self.services(), token_string, token_type_hint)
@@ -682,8 +711,6 @@ class Revocation(RevocationEndpoint):
 
 def build_server(services: Callable[[], Services], issuer: str, endpoints: dict[str, str]) -> YiwangServer:
     server = YiwangServer(services, issuer)
-    for cls in (CodeGrant, RefreshGrant, ClientCredentialsGrant, Introspection, Revocation):
-        cls.services = staticmethod(services)
     server.register_grant(CodeGrant, [lambda grant: grant.register_hook("after_validate_token_request", validate_code_verifier)])
     server.register_grant(RefreshGrant)
     server.register_grant(ClientCredentialsGrant)

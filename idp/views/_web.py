@@ -19,7 +19,7 @@ from ..authorize import PARAMETER_LIMITS
 from ..i18n import choose_locale, translate
 from ..login import LoginRequest
 from ..provider import Provider, Services
-from ..server import YiwangServer
+from ..server import YiwangServer, request_services
 
 INTERACTION_TTL = 900
 
@@ -30,10 +30,7 @@ def provider() -> Provider:
 
 
 def services() -> Services:
-    if "yiwang_services" not in g:
-        g.yiwang_services = provider().services(db.session)  # type: ignore[arg-type]
-    value: Services = g.yiwang_services
-    return value
+    return request_services()
 
 
 def oauth_server() -> YiwangServer:
