@@ -7,16 +7,17 @@ decision between login, consent, an error and issuing a code.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .assurance import LEVELS, choose_acr, rank
 from .claims import InvalidClaimsRequestError, parse_claims_request, requested_acr_values
-from .clients import ADMIN_SCOPE, RegisteredClient
-from .sessions import SsoSession
+from .protocol import ADMIN_SCOPE, PKCE_VALUE
 
-_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+if TYPE_CHECKING:
+    from .clients import RegisteredClient
+    from .sessions import SsoSession
+
 PROMPTS = {"none", "login", "consent", "select_account"}
 # Highest level reachable in the browser without external services: cn-l3 needs a face
 # match service, cn-l4 a certificate login.
@@ -97,7 +98,7 @@ def parse_request(
         raise AuthorizationError("invalid_request", "code_challenge is required (PKCE).")
     if method != "S256":
         raise AuthorizationError("invalid_request", "code_challenge_method must be S256.")
-    if not _CHALLENGE.match(challenge):
+    if not PKCE_VALUE.match(challenge):
         raise AuthorizationError("invalid_request", "Invalid code_challenge.")
 
     # OIDC Core §3.1.2.1 prompt: known values; none alone.

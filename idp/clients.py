@@ -29,16 +29,14 @@ from common.http import FetchError, address_refused, http_fetch, resolve
 
 from .errors import ClientNotFoundError, InvalidClientMetadataError
 from .models import Client
+from .protocol import ADMIN_SCOPE, AUTH_METHODS, GRANT_TYPES, PUBLIC_METHOD, SECRET_METHODS, SUPPORTED_SCOPES
+
+__all__ = ["ADMIN_SCOPE", "AUTH_METHODS", "GRANT_TYPES", "SUPPORTED_SCOPES"]  # re-exported for older importers
 from .subjects import SectorError, sector_for
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 # "admin": the administration API (issue 6); only administrators' tokens carrying it are accepted there,
 # and only first-party clients may be registered for it or obtain it (issue 17).
-ADMIN_SCOPE = "admin"
-SUPPORTED_SCOPES = ("openid", "profile", "phone", "offline_access", "legal_person", "realname", "id_number", ADMIN_SCOPE)
 _LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
-_SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # OIDC Registration §5: the sector identifier document is a JSON array of redirect URIs.
 # Policy: small and quick - it is fetched while an administrator waits.
 SECTOR_DOCUMENT_MAX_BYTES = 64 * 1024
@@ -384,7 +382,7 @@ class ClientService:
 
     def _new_secret(self, method: str) -> tuple[str | None, str | None]:
         """A new secret and its keyed hash for the secret-based methods, else (None, None)."""
-        if method not in _SECRET_METHODS:
+        if method not in SECRET_METHODS:
             return None, None
         secret = random_token(32)
         return secret, self._hasher.digest("client-secret", secret)
@@ -420,7 +418,7 @@ class ClientService:
         for g in grant_types:
             if g not in GRANT_TYPES:
                 raise InvalidClientMetadataError(g, public_message=f"Unsupported grant type: {g}.")
-        method = token_endpoint_auth_method or ("none" if public else "client_secret_basic")
+        method = token_endpoint_auth_method or (PUBLIC_METHOD if public else SECRET_METHODS[0])
         if method not in AUTH_METHODS:
             raise InvalidClientMetadataError(method, public_message=f"Unsupported authentication method: {method}.")
         if public and method != "none":
@@ -571,9 +569,9 @@ class ClientService:
         self._validate_within_sector(row, values["redirect_uris"], current["sector_identifier_uri"])
         secret = None
         method = values["token_endpoint_auth_method"]
-        if method not in _SECRET_METHODS:
+        if method not in SECRET_METHODS:
             row.secret_hash = None
-        elif row.token_endpoint_auth_method not in _SECRET_METHODS or row.secret_hash is None:
+        elif row.token_endpoint_auth_method not in SECRET_METHODS or row.secret_hash is None:
             secret, row.secret_hash = self._new_secret(method)
         for column, value in values.items():
             setattr(row, column, value)
@@ -609,7 +607,7 @@ class ClientService:
 
     def rotate_secret(self, client_id: str) -> str:
         row = self.get(client_id)
-        if row.token_endpoint_auth_method not in ("client_secret_basic", "client_secret_post"):
+        if row.token_endpoint_auth_method not in SECRET_METHODS:
             raise InvalidClientMetadataError("no secret", public_message="This client does not use a secret.")
         secret = random_token(32)
         row.secret_hash = self._hasher.digest("client-secret", secret)

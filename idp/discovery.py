@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .claims import SCOPE_CLAIMS
-from .clients import SUPPORTED_SCOPES
+from .protocol import AUTH_METHODS, SUPPORTED_SCOPES
 
 ENDPOINTS = {
     "authorization": "/authorize",
@@ -26,7 +26,7 @@ def endpoint_urls(issuer: str) -> dict[str, str]:
 
 def provider_metadata(issuer: str, acr_values: tuple[str, ...]) -> dict[str, Any]:
     urls = endpoint_urls(issuer)
-    auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+    auth_methods = list(AUTH_METHODS)
     claims = sorted({"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid"}
                     | {c for cs in SCOPE_CLAIMS.values() for c in cs})
     return {

@@ -16,11 +16,13 @@ remembered: they need the citizen's separate confirmation in the same authorizat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalogue import CATALOGUE, Sensitivity
 from .claims import id_token_claim_names, userinfo_claim_names
-from .clients import RegisteredClient
+
+if TYPE_CHECKING:
+    from .clients import RegisteredClient
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,14 +31,14 @@ from werkzeug.datastructures import MultiDict
 from common.crypto import constant_time_equals, random_token
 from common.db import db
 
+from . import protocol
 from .clients import ADMIN_SCOPE, RegisteredClient
 from .provider import Services
 from .tokens import AccessTokenClaims, AuthorizationCode, InvalidTokenError
 
 log = logging.getLogger("yiwang.idp")
-CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
-ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+CONFIDENTIAL_METHODS = list(protocol.CONFIDENTIAL_METHODS)
+ALL_METHODS = list(protocol.AUTH_METHODS)
 NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 JSON_NO_STORE = [("Content-Type", "application/json"), *NO_STORE]
 
@@ -275,7 +274,7 @@ def validate_code_verifier(grant: grants.BaseGrant, result: Any = None) -> None:
     verifier = grant.request.form.get("code_verifier")
     if not verifier:
         raise InvalidRequestError("Missing 'code_verifier'.")
-    if not _VERIFIER.match(verifier):
+    if not protocol.PKCE_VALUE.match(verifier):
         raise InvalidRequestError("Invalid 'code_verifier'.")
     if code.code_challenge_method != "S256" or not constant_time_equals(
         create_s256_code_challenge(verifier), code.code_challenge

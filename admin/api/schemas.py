@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from common.errors import ValidationError
+from idp import protocol
 
 from ..audit import ALERT_KINDS
 
@@ -22,8 +23,8 @@ _NULLABLE_URI = {"type": ["string", "null"], "maxLength": 2000}
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
-GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+GRANT_TYPES = list(protocol.GRANT_TYPES)
+AUTH_METHODS = list(protocol.AUTH_METHODS)
 
 CLAIM_RULE = {
     "type": "object",

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from idp.catalogue import CATALOGUE
-from idp.clients import AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES, ClientService
+from idp.clients import ClientService
+from idp.protocol import AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES
 
 MAX_URIS = 20
 MAX_URI_LENGTH = 2000
