@@ -107,14 +107,16 @@ def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
                    allow_sensitive_claims: bool, first_party: bool, as_json: bool) -> None:
     from common.errors import ValidationError
 
+    # Issue 11 defect 6: the loop's names must not shadow a parameter (``claim``, not
+    # ``name``, which renamed the client).
     policy: dict[str, dict[str, Any]] = {}
     for basis, required, items in (("consent", False, claims), ("consent", True, required_claims),
                                    ("statutory", False, statutory_claims)):
         for item in items:
-            name, sep, purpose = item.partition("=")
+            claim, sep, purpose = item.partition("=")
             if not sep:
                 raise ValidationError(item, public_message=f"Write claims as NAME=PURPOSE: {item!r}.")
-            policy[name.strip()] = {"purpose": purpose.strip(), "basis": basis, "required": required}
+            policy[claim.strip()] = {"purpose": purpose.strip(), "basis": basis, "required": required}
     jwks = None
     if jwks_file is not None:
         try:
