@@ -13,13 +13,12 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
 
 from admin.actor import Actor
-from admin.cli import admins_cli
+from admin.cli import OperatorGroup, admins_cli
 from admin.clients import ClientAdminService
 from admin.service import AdminServices
-from common.cli import transactional
+from common.cli import OperatorCommand, transactional
 from common.db import db
 from idp.provider import Services
 
@@ -54,7 +53,7 @@ def _client_dict(row: Any) -> dict[str, Any]:
     }
 
 
-clients_cli = AppGroup("clients", help="Register and manage relying parties (portals).")
+clients_cli = OperatorGroup("clients", help="Register and manage relying parties (portals).")
 
 
 def _cli_actor() -> Actor:
@@ -186,7 +185,7 @@ def clients_rotate_secret(client_id: str, as_json: bool) -> None:
     _emit(as_json, {"client_id": client_id, "client_secret": secret}, f"client_secret: {secret}  (shown once)")
 
 
-users_cli = AppGroup("users", help="Create and manage accounts.")
+users_cli = OperatorGroup("users", help="Create and manage accounts.")
 
 
 @users_cli.command("create")
@@ -254,7 +253,7 @@ def users_unlock(identifier: str, as_json: bool) -> None:
     _set_status(identifier, "active", as_json)
 
 
-keys_cli = AppGroup("keys", help="Token signing keys.")
+keys_cli = OperatorGroup("keys", help="Token signing keys.")
 
 
 def _key_dict(k: Any) -> dict[str, Any]:
@@ -295,7 +294,7 @@ def keys_rotate(alg: str | None, if_due: bool, as_json: bool) -> None:
     _emit(as_json, [_key_dict(k) for k in rows], "\n".join(f"now active: {k.kid} ({k.alg})" for k in rows) or "nothing due")
 
 
-logout_cli = AppGroup("logout", help="Logout notifications.")
+logout_cli = OperatorGroup("logout", help="Logout notifications.")
 
 
 @logout_cli.command("deliver")
@@ -313,7 +312,7 @@ DEMO_REDIRECT = "http://127.0.0.1:8080/callback"
 DEMO_IDENTITIES = (("张三", "11010519491231002X", "13800138000"), ("李四", "440524188001010014", None))
 
 
-@click.command("demo")
+@click.command("demo", cls=OperatorCommand)
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def demo(as_json: bool) -> None:
@@ -362,7 +361,7 @@ def demo(as_json: bool) -> None:
     _emit(as_json, data, text)
 
 
-realname_cli = AppGroup("realname", help="Real-name registry and verification data.")
+realname_cli = OperatorGroup("realname", help="Real-name registry and verification data.")
 
 
 @realname_cli.command("import-registry")
@@ -427,9 +426,9 @@ def realname_rotate_keys(batch: int, as_json: bool) -> None:
           f"re-encrypted {total} rows under key {svc.p.cipher.active}")
 
 
-certificates_cli = AppGroup("certificates", help="Legal-person certificates: CA trust registry, CRLs, mapping.")
-ca_cli = AppGroup("ca", help="Registered certificate authorities.")
-crl_cli = AppGroup("crl", help="Certificate revocation lists.")
+certificates_cli = OperatorGroup("certificates", help="Legal-person certificates: CA trust registry, CRLs, mapping.")
+ca_cli = OperatorGroup("ca", help="Registered certificate authorities.")
+crl_cli = OperatorGroup("crl", help="Certificate revocation lists.")
 certificates_cli.add_command(ca_cli)
 certificates_cli.add_command(crl_cli)
 
@@ -626,8 +625,8 @@ def crl_refresh(as_json: bool) -> None:
         sys.exit(1)
 
 
-legal_cli = AppGroup("legal-person", help="Legal persons (created on first certificate login, or here).")
-mandate_cli = AppGroup("mandate", help="Agents (经办人) acting for legal persons.")
+legal_cli = OperatorGroup("legal-person", help="Legal persons (created on first certificate login, or here).")
+mandate_cli = OperatorGroup("mandate", help="Agents (经办人) acting for legal persons.")
 certificates_cli.add_command(legal_cli)
 certificates_cli.add_command(mandate_cli)
 
@@ -699,7 +698,7 @@ def mandate_list(uscc: str, as_json: bool) -> None:
 
 # -- subjects: audited re-identification (issue 5) -------------------------------------
 
-subjects_cli = AppGroup("subjects", help="Subject identifiers: audited re-identification for lawful requests.")
+subjects_cli = OperatorGroup("subjects", help="Subject identifiers: audited re-identification for lawful requests.")
 
 
 @transactional
@@ -746,7 +745,7 @@ def register_cli(app: Flask) -> None:
 
 # -- audit trail (DESIGN.md §7, issue 6) ------------------------------------------------
 
-audit_cli = AppGroup("audit", help="The tamper-evident audit trail: verify, checkpoint (and archive), prune, export, alerts.")
+audit_cli = OperatorGroup("audit", help="The tamper-evident audit trail: verify, checkpoint (and archive), prune, export, alerts.")
 
 
 def _checkpoint_verifier(svc: Services) -> Callable[[str], Any]:

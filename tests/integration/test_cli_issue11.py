@@ -315,6 +315,7 @@ def test_no_option_loop_rebinds_a_command_parameter(app):
     ("users", "list", "--bogus"),  # no such option
     ("certificates", "ca", "disable", "abc"),  # not an integer
     ("certificates", "crl", "load", "--ca", "1", "/nonexistent/file.crl"),  # unreadable file
+    ("realname", "generate-registry", "--count", "1", "--out", "/nonexistent/dir/x.csv"),  # lazily opened file
     ("admins", "grant", "--username", "alice", "--role", "root"),
     ("audit", "export", "--since", "yesterday", "--out", "-"),  # custom parameter type
     ("audit", "prune"),  # a usage error raised by the command itself (retention 0 = keep forever)
