@@ -223,8 +223,9 @@ def _read_password(value: str | None) -> str:
 def users_create(username: str | None, password: str | None, name: str | None, phone: str | None,
                  as_json: bool) -> None:
     """Create a person account with a password (audited as admin:cli)."""
-    account = _admin().accounts.create(_cli_actor(), username=username, password=_read_password(password),
-                                       name=name, phone=phone)
+    # Read (or prompt) before any database work: no transaction waits on the operator's typing.
+    secret = _read_password(password)
+    account = _admin().accounts.create(_cli_actor(), username=username, password=secret, name=name, phone=phone)
     _emit(as_json, {"id": account.id, "username": account.username}, f"created account {account.id} ({account.username or 'phone login'})")
 
 
@@ -877,8 +878,10 @@ def audit_prune(before: datetime | None, as_json: bool) -> None:
     each chain's anchor so `audit verify` still proves what is kept. Refuses when the
     trail does not verify, or when ``--before`` would cut events still within
     YIWANG_AUDIT_RETENTION_DAYS; with retention 0 (keep forever) only an explicit
-    ``--before`` prunes. The prune is itself an audit event."""
-    svc = _services()
+    ``--before`` prunes. The prune is itself an audit event (``audit.prune``, actor
+    ``admin:cli``)."""
+    admin = _admin()
+    svc = admin.services
     days = current_app.config["YIWANG_SETTINGS"].audit_retention_days
     now = svc.p.clock.now()
     if before is None:
@@ -887,7 +890,7 @@ def audit_prune(before: datetime | None, as_json: bool) -> None:
         before = now - timedelta(days=days)
     elif days and before > now - timedelta(days=days):
         raise click.UsageError(f"--before would prune events younger than the {days}-day retention")
-    result = _admin().audit.prune(_cli_actor(), before=before)
+    result = admin.audit.prune(_cli_actor(), before=before)
     data = {"before": before.isoformat(), "checkpoint_id": result.checkpoint_id,
             "checkpoint_at": result.checkpoint_at.isoformat() if result.checkpoint_at else None,
             "events": result.events, "chains": result.chains}
