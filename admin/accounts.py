@@ -1,5 +1,5 @@
 """Administration of accounts (issue 6): search by username, phone or ID number, detail
-with masked personal data only, lock/unlock, second-factor reset, the audited reveal of a
+with masked personal data only, creation, lock/unlock, second-factor reset, the audited reveal of a
 full ID number, and re-identification of a portal's pairwise ``sub``.
 
 Personal data (PIPL Art. 28/51): listings and details show masked values only; phone
@@ -275,6 +275,20 @@ class AccountAdminService(AuditedOperations):
         if actor.account_id == account_id:
             raise SelfAdministrationError(f"{verb} own account")
         check_target(actor, self._roles_of(account_id), self._action(verb))
+        return account
+
+    def create(self, actor: Actor, *, username: str | None, password: str, name: str | None = None,
+               phone: str | None = None) -> Account:
+        """Create an active person account with a password (``AccountService.create``:
+        username and/or phone, the password policy). Needs ``accounts.write``. Raises
+        ``ValidationError``, ``WeakPasswordError``, ``DuplicateAccountError``. Audit:
+        ``admin.accounts.create`` with the names of the fields set, never their values.
+        Flushes."""
+        self._authorize(actor, Permission.ACCOUNTS_WRITE, "create")
+        account = self._accounts.create(username=username, password=password, name=name, phone=phone)
+        given = {"username": username, "name": name, "phone": phone}
+        self._record(actor, "create", target=f"account:{account.id}",
+                     details={"fields": sorted(k for k, v in given.items() if v)})
         return account
 
     def lock(self, actor: Actor, account_id: int) -> LockResult:

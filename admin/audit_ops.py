@@ -6,13 +6,22 @@ filters used, which ``AuditQuery.validate`` keeps free of personal data."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
-from common.audit import AuditTrail, VerificationReport
+from sqlalchemy.orm import Session
+
+from common.audit import AuditTrail, PruneResult, VerificationReport, prune_trail
+from common.clock import Clock
 from idp.keys import KeyService
 
 from .actor import Actor, AuditedOperations
 from .audit import Alert, AuditAdminService, AuditPage, AuditQuery, TrailStatus, checkpoint_verifier
-from .roles import Permission
+from .errors import AdminForbiddenError
+from .roles import Permission, Role
+
+# The retention event keeps the name the trail has always used (common.audit.prune_trail,
+# SIEM filters); its actor is the administrator who pruned.
+PRUNE_ACTION = "audit.prune"
 
 # At most this many broken links are named in the ``admin.audit.verify`` event; the
 # report itself lists them all.
@@ -22,11 +31,14 @@ _BROKEN_IN_EVENT = 10
 class AuditTrailOperations(AuditedOperations):
     area = "audit"
 
-    def __init__(self, trail: AuditAdminService, *, keys: KeyService, issuer: str, audit: AuditTrail) -> None:
+    def __init__(self, trail: AuditAdminService, *, keys: KeyService, issuer: str, audit: AuditTrail,
+                 session: Session, clock: Clock) -> None:
         super().__init__(audit)
         self._trail = trail
         self._keys = keys
         self._issuer = issuer
+        self._session = session
+        self._clock = clock
 
     def search(self, actor: Actor, query: AuditQuery, *, cursor: str | None = None, limit: int = 50) -> AuditPage:
         """One page of events, newest first (``AuditAdminService.search``). Needs
@@ -76,3 +88,20 @@ class AuditTrailOperations(AuditedOperations):
                                     "checkpoints": report.checkpoints, "broken_chains": len(report.broken),
                                     "broken": [f"{b.chain}:{b.seq}:{b.problem}" for b in broken]})
         return report
+
+    def prune(self, actor: Actor, *, before: datetime) -> PruneResult:
+        """Retention: delete each chain's events up to the newest signed checkpoint at or
+        before ``before`` (``common.audit.prune_trail``; the caller checks ``before``
+        against the retention period). Policy: deleting audit history is a superadmin's
+        decision, there is no permission for it below that. Raises
+        ``AdminForbiddenError``, ``AuditTrailBrokenError`` (nothing deleted). Audit:
+        ``audit.prune`` with the cut-off, the checkpoint and the counts, even when
+        nothing qualified."""
+        if Role.SUPERADMIN.value not in actor.roles:
+            raise AdminForbiddenError(permission=Role.SUPERADMIN.value, action=PRUNE_ACTION)
+        result = prune_trail(self._session, before=before, checkpoint_claims=checkpoint_verifier(self._keys, self._issuer),
+                             clock=self._clock)
+        self._audit.record(PRUNE_ACTION, actor=actor.audit_id, ip=actor.ip,
+                           details={"before": before.isoformat(), "checkpoint_id": result.checkpoint_id,
+                                    "events": result.events, "chains": len(result.chains)})
+        return result

@@ -37,6 +37,14 @@ class ConflictError(DomainError):
     status_code = 409
 
 
+class RoleNotHeldError(ConflictError):
+    """Revoking a role the account does not hold: likely a wrong username or role, so the
+    command line says so instead of succeeding silently (issue 11 defect 7)."""
+
+    code = "role_not_held"
+    public_message = "The account does not hold this role."
+
+
 class LastSuperadminError(ConflictError):
     code = "last_superadmin"
     public_message = "The last superadmin cannot lose the role: nobody could grant roles any more."

@@ -1,6 +1,7 @@
-"""Administration of token signing keys: list with state, rotate, retire (issue 6).
-Each change drops this process's key cache; other instances pick it up within
-``KeyCache.TTL`` (the next key is published ahead, so nothing fails meanwhile)."""
+"""Administration of token signing keys: list with state, create missing ones, rotate
+(on demand or when due), retire (issue 6). Each change drops this process's key cache;
+other instances pick it up within ``KeyCache.TTL`` (the next key is published ahead, so
+nothing fails meanwhile)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,31 @@ class KeyAdminService(AuditedOperations):
         self._record(actor, "rotate", details={"alg": alg or ",".join(ALGORITHMS),
                                                "kids": [k.kid for k in promoted]})
         return promoted
+
+    def rotate_if_due(self, actor: Actor, max_age_days: int) -> list[SigningKey]:
+        """Rotate every algorithm whose active key is ``max_age_days`` old or older (the
+        cron job, ``YIWANG_KEY_ROTATION_DAYS``); returns the newly active keys. Needs
+        ``keys.write``. Audit: ``admin.keys.rotate`` with ``if_due``, only when a key was
+        rotated (a run with nothing due changes nothing)."""
+        self._authorize(actor, Permission.KEYS_WRITE, "rotate")
+        promoted = self._keys.rotate_if_due(max_age_days)
+        if promoted:
+            self._cache.invalidate()
+            self._record(actor, "rotate", details={"alg": ",".join(k.alg for k in promoted),
+                                                   "kids": [k.kid for k in promoted], "if_due": True})
+        return promoted
+
+    def ensure(self, actor: Actor) -> bool:
+        """Create the missing active/next key of every algorithm (``KeyService.ensure_keys``,
+        idempotent); True when it created any. Needs ``keys.write``. Audit:
+        ``admin.keys.ensure`` with the new key ids, only when it created keys."""
+        self._authorize(actor, Permission.KEYS_WRITE, "ensure")
+        before = {k.kid for k in self._keys.all()}
+        created = self._keys.ensure_keys()
+        if created:
+            self._cache.invalidate()
+            self._record(actor, "ensure", details={"kids": [k.kid for k in self._keys.all() if k.kid not in before]})
+        return created
 
     def retire(self, actor: Actor, kid: str, *, unpublish: bool = False) -> SigningKey:
         """Retire one key ahead of schedule (``KeyService.retire``). Needs

@@ -1,6 +1,6 @@
 """Administration of legal persons (法人, issue 6): search by USCC (exact) or name
-(substring), a legal person's bound certificates, agents and mandates; unbind a
-certificate, reinstate a flagged one, revoke a mandate. The rules are
+(substring), a legal person's bound certificates, agents and mandates; create a legal
+person, unbind a certificate, reinstate a flagged one, grant and revoke a mandate. The rules are
 ``certificates.legal``'s; this module adds the permission check and the audit event
 (pseudonymous ids only: no names, no agents' personal data)."""
 
@@ -169,6 +169,32 @@ class LegalAdminService(AuditedOperations):
                      details={"credential_id": credential_id, "ca_id": row.ca_id})
         return self._credential_view(row, self._ca_name(row.ca_id), self._clock.now())
 
+    def create(self, actor: Actor, *, uscc: str, name: str, reg_no: str | None = None, by: str) -> LegalPerson:
+        """Create a legal person before its first certificate login
+        (``LegalPersonService.create``); ``by`` is the administrator's name the row
+        records (``created_by`` ``admin:<by>``). Needs ``legal.write``. Raises
+        ``ValidationError``, ``DuplicateLegalPersonError``. Audit: ``admin.legal.create``
+        (the legal person's id only, not its name). Flushes."""
+        self._authorize(actor, Permission.LEGAL_WRITE, "create")
+        person = self._legal.create(uscc=uscc, name=name, reg_no=reg_no, created_by=f"admin:{by}")
+        self._record(actor, "create", target=f"legal_person:{person.id}", details={"reg_no": reg_no is not None})
+        return person
+
+    def grant_mandate(self, actor: Actor, *, legal_person_id: int, agent_account_id: int, scope: list[str],
+                      valid_until: datetime, by: str) -> MandateView:
+        """Let a natural-person account act for the legal person until ``valid_until``
+        (``LegalPersonService.grant_by_admin``; ``by`` is the administrator's name the
+        row records). Needs ``legal.write``. Raises ``MandateError``,
+        ``LegalPersonNotFoundError``. Audit: ``admin.legal.grant_mandate`` with the
+        mandate id, the agent's account id and the scope. Flushes."""
+        self._authorize(actor, Permission.LEGAL_WRITE, "grant_mandate")
+        row = self._legal.grant_by_admin(by, agent_account_id=agent_account_id, legal_person_id=legal_person_id,
+                                         scope=scope, valid_until=valid_until)
+        self._record(actor, "grant_mandate", target=f"legal_person:{legal_person_id}", details={
+            "mandate_id": row.id, "agent": f"account:{agent_account_id}", "scope": list(row.scope),
+            "valid_until": row.valid_until.isoformat()})
+        return self._mandate_view(row)
+
     def revoke_mandate(self, actor: Actor, legal_person_id: int, mandate_id: int) -> MandateView:
         """End an agent's mandate now. Needs ``legal.write``. Raises
         ``LegalPersonNotFoundError``, ``MandateNotFoundError`` (none for this legal
@@ -178,12 +204,29 @@ class LegalAdminService(AuditedOperations):
         row = self._session.get(Mandate, mandate_id)
         if row is None or row.legal_person_id != legal_person_id:
             raise MandateNotFoundError(f"mandate {mandate_id} of legal person {legal_person_id}")
+        return self._revoke(actor, row, by=actor.audit_id)
+
+    def revoke_mandate_by_id(self, actor: Actor, mandate_id: int, *, by: str) -> MandateView:
+        """``revoke_mandate`` addressed by the mandate id alone (the command line's
+        ``mandate revoke ID``); ``by`` is the administrator's name the row records. Needs
+        ``legal.write``. Raises ``MandateNotFoundError``, ``ConflictError`` (already
+        revoked). Audit: ``admin.legal.revoke_mandate``."""
+        self._authorize(actor, Permission.LEGAL_WRITE, "revoke_mandate")
+        row = self._session.get(Mandate, mandate_id)
+        if row is None:
+            raise MandateNotFoundError(f"mandate {mandate_id}")
+        return self._revoke(actor, row, by=f"admin:{by}")
+
+    def _revoke(self, actor: Actor, row: Mandate, *, by: str) -> MandateView:
         if row.revoked_at is not None:
-            raise ConflictError(f"mandate {mandate_id} already revoked",
+            raise ConflictError(f"mandate {row.id} already revoked",
                                 public_message="The mandate is already revoked.")
-        self._legal.revoke_mandate(mandate_id, by=actor.audit_id)
-        self._record(actor, "revoke_mandate", target=f"legal_person:{legal_person_id}",
-                     details={"mandate_id": mandate_id, "agent": f"account:{row.agent_account_id}"})
+        self._legal.revoke_mandate(row.id, by=by)
+        self._record(actor, "revoke_mandate", target=f"legal_person:{row.legal_person_id}",
+                     details={"mandate_id": row.id, "agent": f"account:{row.agent_account_id}"})
+        return self._mandate_view(row)
+
+    def _mandate_view(self, row: Mandate) -> MandateView:
         username = self._session.scalar(select(Account.username).where(Account.id == row.agent_account_id))
         return MandateView(row, username, _mandate_state(row, self._clock.now()))
 

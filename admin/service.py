@@ -16,6 +16,7 @@ from .cas import CaAdminService
 from .clients import ClientAdminService
 from .keys import KeyAdminService
 from .legal import LegalAdminService
+from .realname import RealnameAdminService
 from .sessions import SessionAdminService
 
 
@@ -57,7 +58,8 @@ class AdminServices:
         if "audit" not in self._cache:
             s = self.services
             trail = AuditAdminService(s.session, clock=s.p.clock, thresholds=self.alert_thresholds)
-            self._cache["audit"] = AuditTrailOperations(trail, keys=s.keys, issuer=s.p.settings.issuer, audit=s.audit)
+            self._cache["audit"] = AuditTrailOperations(trail, keys=s.keys, issuer=s.p.settings.issuer, audit=s.audit,
+                                                        session=s.session, clock=s.p.clock)
         value: AuditTrailOperations = self._cache["audit"]
         return value
 
@@ -102,4 +104,16 @@ class AdminServices:
             s = self.services
             self._cache["legal"] = LegalAdminService(s.session, legal=s.legal, audit=s.audit, clock=s.p.clock)
         value: LegalAdminService = self._cache["legal"]
+        return value
+
+    @property
+    def realname(self) -> RealnameAdminService:
+        """The local registry and data-key rotation (issue 11 defect 2)."""
+        if "realname" not in self._cache:
+            s = self.services
+            self._cache["realname"] = RealnameAdminService(
+                s.session, realname=s.realname, accounts=s.accounts, keys=s.keys, hasher=s.p.hasher,
+                cipher=s.p.cipher, clock=s.p.clock, audit=s.audit,
+            )
+        value: RealnameAdminService = self._cache["realname"]
         return value

@@ -13,13 +13,12 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
 
 from admin.actor import Actor
-from admin.cli import admins_cli
+from admin.cli import OperatorGroup, admins_cli
 from admin.clients import ClientAdminService
 from admin.service import AdminServices
-from common.cli import transactional
+from common.cli import OperatorCommand, transactional
 from common.db import db
 from idp.provider import Services
 
@@ -54,17 +53,24 @@ def _client_dict(row: Any) -> dict[str, Any]:
     }
 
 
-clients_cli = AppGroup("clients", help="Register and manage relying parties (portals).")
+clients_cli = OperatorGroup("clients", help="Register and manage relying parties (portals).")
 
 
 def _cli_actor() -> Actor:
     return Actor.cli()
 
 
+def _admin() -> AdminServices:
+    """The audited admin operations (admin/service.py), as the console and the API use
+    them: every command that changes state goes through them acting as ``_cli_actor()``,
+    so the change is checked and recorded once, as ``admin:cli`` (issue 11 defect 2)."""
+    return AdminServices(_services())
+
+
 def _client_admin() -> ClientAdminService:
     """The audited client operations (admin/clients.py), acting as ``admin:cli``; they drop
     this instance's client cache entry after each change (ClientCache policy)."""
-    return AdminServices(_services()).clients
+    return _admin().clients
 
 
 @clients_cli.command("create")
@@ -107,14 +113,16 @@ def clients_create(name: str, redirect_uris: tuple[str, ...], logout_uris: tuple
                    allow_sensitive_claims: bool, first_party: bool, as_json: bool) -> None:
     from common.errors import ValidationError
 
+    # Issue 11 defect 6: the loop's names must not shadow a parameter (``claim``, not
+    # ``name``, which renamed the client).
     policy: dict[str, dict[str, Any]] = {}
     for basis, required, items in (("consent", False, claims), ("consent", True, required_claims),
                                    ("statutory", False, statutory_claims)):
         for item in items:
-            name, sep, purpose = item.partition("=")
+            claim, sep, purpose = item.partition("=")
             if not sep:
                 raise ValidationError(item, public_message=f"Write claims as NAME=PURPOSE: {item!r}.")
-            policy[name.strip()] = {"purpose": purpose.strip(), "basis": basis, "required": required}
+            policy[claim.strip()] = {"purpose": purpose.strip(), "basis": basis, "required": required}
     jwks = None
     if jwks_file is not None:
         try:
@@ -184,18 +192,40 @@ def clients_rotate_secret(client_id: str, as_json: bool) -> None:
     _emit(as_json, {"client_id": client_id, "client_secret": secret}, f"client_secret: {secret}  (shown once)")
 
 
-users_cli = AppGroup("users", help="Create and manage accounts.")
+users_cli = OperatorGroup("users", help="Create and manage accounts.")
+
+
+def _read_password(value: str | None) -> str:
+    """The password of ``users create``: ``-`` reads the first line of stdin; none given
+    prompts (hidden, twice) when stdin is a terminal. A value on the command line stays in
+    the shell history and shows in the process list, so the help steers away from it."""
+    if value == "-":
+        return sys.stdin.readline().rstrip("\r\n")
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise click.UsageError("No password: pass --password - and write it to stdin, or run in a terminal "
+                               "to be prompted.")
+    password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
 
 
 @users_cli.command("create")
 @click.option("--username", default=None)
-@click.option("--password", required=True, help="At least 8 characters, not a common password.")
+@click.option("--password", default=None, metavar="PASSWORD|-",
+              help="At least 8 characters, not a common password. Prefer '--password -' (reads the first line "
+                   "of stdin) or leave it out to be prompted (hidden) in a terminal: a password written on the "
+                   "command line stays in the shell history and shows in the process list.")
 @click.option("--name", default=None, help="Display name (stored encrypted).")
 @click.option("--phone", default=None, help="Mainland mobile number (stored encrypted, found by blind index).")
 @click.option("--json", "as_json", is_flag=True)
 @transactional
-def users_create(username: str | None, password: str, name: str | None, phone: str | None, as_json: bool) -> None:
-    account = _services().accounts.create(username=username, password=password, name=name, phone=phone)
+def users_create(username: str | None, password: str | None, name: str | None, phone: str | None,
+                 as_json: bool) -> None:
+    """Create a person account with a password (audited as admin:cli)."""
+    # Read (or prompt) before any database work: no transaction waits on the operator's typing.
+    secret = _read_password(password)
+    account = _admin().accounts.create(_cli_actor(), username=username, password=secret, name=name, phone=phone)
     _emit(as_json, {"id": account.id, "username": account.username}, f"created account {account.id} ({account.username or 'phone login'})")
 
 
@@ -215,13 +245,6 @@ def users_list(offset: int, limit: int, as_json: bool) -> None:
           "\n".join(f"{a.id}  {a.username or '-'}  {a.status}" for a in rows) or "(no accounts)")
 
 
-def _set_status(identifier: str, status: str, as_json: bool) -> None:
-    svc = _services()
-    account = svc.accounts.get_by_username(identifier)
-    svc.accounts.set_status(account, status)
-    _emit(as_json, _account_dict(account), f"{account.username or account.id}: {status}")
-
-
 @users_cli.command("lock")
 @click.argument("identifier")
 @click.option("--json", "as_json", is_flag=True)
@@ -229,13 +252,9 @@ def _set_status(identifier: str, status: str, as_json: bool) -> None:
 def users_lock(identifier: str, as_json: bool) -> None:
     """Lock an account (username): logins and token refreshes stop, its SSO sessions end
     and the portals get back-channel logout tokens (OIDC Back-Channel Logout 1.0 §2.7)."""
-    from admin.actor import Actor
-    from admin.service import AdminServices
-
-    svc = _services()
-    admin = AdminServices(svc)
-    account = svc.accounts.get_by_username(identifier)
-    result = admin.accounts.lock(Actor.cli(), account.id)
+    admin = _admin()
+    account = admin.services.accounts.get_by_username(identifier)
+    result = admin.accounts.lock(_cli_actor(), account.id)
     # The logout tokens go out only once the lock is committed (as for a citizen's logout);
     # failed deliveries stay recorded for `flask logout deliver`.
     db.session.commit()
@@ -249,10 +268,14 @@ def users_lock(identifier: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def users_unlock(identifier: str, as_json: bool) -> None:
-    _set_status(identifier, "active", as_json)
+    """Make a locked account (username or phone) active again."""
+    admin = _admin()
+    account = admin.services.accounts.get_by_username(identifier)
+    admin.accounts.unlock(_cli_actor(), account.id)
+    _emit(as_json, _account_dict(account), f"{account.username or account.id}: {account.status}")
 
 
-keys_cli = AppGroup("keys", help="Token signing keys.")
+keys_cli = OperatorGroup("keys", help="Token signing keys.")
 
 
 def _key_dict(k: Any) -> dict[str, Any]:
@@ -274,7 +297,7 @@ def keys_list(as_json: bool) -> None:
 @transactional
 def keys_ensure(as_json: bool) -> None:
     """Create missing active/next keys (idempotent; run after `db upgrade`)."""
-    created = _services().keys.ensure_keys()
+    created = _admin().keys.ensure(_cli_actor())
     _emit(as_json, {"created": created}, "keys created" if created else "keys present")
 
 
@@ -284,16 +307,15 @@ def keys_ensure(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def keys_rotate(alg: str | None, if_due: bool, as_json: bool) -> None:
-    svc = _services()
+    admin = _admin()
     if if_due:
-        rows = svc.keys.rotate_if_due(svc.p.settings.key_rotation_days)
+        rows = admin.keys.rotate_if_due(_cli_actor(), admin.services.p.settings.key_rotation_days)
     else:
-        rows = svc.keys.rotate(alg)
-    svc.p.key_cache.invalidate()
+        rows = admin.keys.rotate(_cli_actor(), alg)
     _emit(as_json, [_key_dict(k) for k in rows], "\n".join(f"now active: {k.kid} ({k.alg})" for k in rows) or "nothing due")
 
 
-logout_cli = AppGroup("logout", help="Logout notifications.")
+logout_cli = OperatorGroup("logout", help="Logout notifications.")
 
 
 @logout_cli.command("deliver")
@@ -311,7 +333,7 @@ DEMO_REDIRECT = "http://127.0.0.1:8080/callback"
 DEMO_IDENTITIES = (("张三", "11010519491231002X", "13800138000"), ("李四", "440524188001010014", None))
 
 
-@click.command("demo")
+@click.command("demo", cls=OperatorCommand)
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def demo(as_json: bool) -> None:
@@ -319,18 +341,19 @@ def demo(as_json: bool) -> None:
     from common.errors import ValidationError
     from idp.models import Client
 
-    svc = _services()
+    admin, actor = _admin(), _cli_actor()
+    svc = admin.services
     if svc.p.settings.production:
         raise ValidationError("demo in production", public_message="The demo data is for development only.")
     if svc.accounts.find_by_identifier(DEMO_USER) is None:
-        svc.accounts.create(username=DEMO_USER, password=DEMO_PASSWORD, name="演示用户", phone="13900000000")
+        admin.accounts.create(actor, username=DEMO_USER, password=DEMO_PASSWORD, name="演示用户", phone="13900000000")
     existing = [c for c in svc.clients.list() if c.name == "Demo Portal"]
     if existing:
         client: Client = existing[0]
-        secret = svc.clients.rotate_secret(client.client_id)
-        svc.p.client_cache.invalidate(client.client_id)
+        secret = admin.clients.rotate_secret(actor, client.client_id)
     else:
-        client, created_secret = svc.clients.create(
+        client, created_secret = admin.clients.create(
+            actor,
             name="Demo Portal",
             redirect_uris=[DEMO_REDIRECT],
             post_logout_redirect_uris=["http://127.0.0.1:8080/"],
@@ -339,11 +362,9 @@ def demo(as_json: bool) -> None:
         secret = created_secret or ""
     # Two registry entries (GB 11643-1999's own example numbers), so registration at
     # /register can be tried: the first with a carrier-registered phone (reaches cn-l2).
-    from realname.importer import ImportReport, RegistryImporter, RegistryRow
+    from realname.importer import RegistryRow
 
-    RegistryImporter(svc.session, svc.p.hasher, svc.p.clock.now()).load(
-        [RegistryRow(*DEMO_IDENTITIES[0]), RegistryRow(*DEMO_IDENTITIES[1])], ImportReport()
-    )
+    admin.realname.import_rows(actor, [RegistryRow(*identity) for identity in DEMO_IDENTITIES])
     issuer = svc.p.settings.issuer
     data = {"issuer": issuer, "client_id": client.client_id, "client_secret": secret,
             "redirect_uri": DEMO_REDIRECT, "username": DEMO_USER, "password": DEMO_PASSWORD,
@@ -360,7 +381,7 @@ def demo(as_json: bool) -> None:
     _emit(as_json, data, text)
 
 
-realname_cli = AppGroup("realname", help="Real-name registry and verification data.")
+realname_cli = OperatorGroup("realname", help="Real-name registry and verification data.")
 
 
 @realname_cli.command("import-registry")
@@ -370,16 +391,7 @@ realname_cli = AppGroup("realname", help="Real-name registry and verification da
 def realname_import_registry(csv_file: Any, as_json: bool) -> None:
     """Load the local authoritative registry from CSV (name,id_number[,phone][,status]).
     Invalid rows are reported by line and skipped; re-imports update (idempotent)."""
-    from common.errors import ValidationError
-    from realname.importer import ImportReport, RegistryImporter, parse_csv
-
-    svc = _services()
-    report = ImportReport()
-    try:
-        rows = parse_csv(csv_file, today=svc.p.clock.now().date(), report=report)
-        RegistryImporter(svc.session, svc.p.hasher, svc.p.clock.now()).load(rows, report)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(str(exc), public_message=f"The CSV file cannot be read: {exc}") from None
+    report = _admin().realname.import_csv(_cli_actor(), csv_file)
     data = {"imported": report.imported, "updated": report.updated, "rejected": report.rejected,
             "rejected_lines": [{"line": n, "reason": r} for n, r in report.rejected_lines]}
     text = f"imported {report.imported}, updated {report.updated}, rejected {report.rejected}" + "".join(
@@ -411,32 +423,30 @@ def realname_rotate_keys(batch: int, as_json: bool) -> None:
     signing keys under the first key of YIWANG_DATA_KEYS, in short transactions, while
     the service runs. Put the new key first, keep the old one listed until this reports
     0 left, then remove the old key."""
-    svc = _services()
+    realname = _admin().realname
     total = 0
-    while True:
-        changed = svc.realname.reencrypt_batch(batch) + svc.accounts.reencrypt_batch(batch)
-        db.session.commit()
-        total += changed
-        if changed == 0:
-            break
-    total += svc.keys.reencrypt()
-    db.session.commit()
-    _emit(as_json, {"reencrypted": total, "active_key": svc.p.cipher.active},
-          f"re-encrypted {total} rows under key {svc.p.cipher.active}")
+    try:
+        # One short transaction per batch: the command commits what each step did.
+        for changed in realname.rotate_data_keys(_cli_actor(), batch=batch):
+            db.session.commit()
+            total += changed
+    except BaseException:
+        db.session.rollback()
+        raise
+    _emit(as_json, {"reencrypted": total, "active_key": realname.active_key},
+          f"re-encrypted {total} rows under key {realname.active_key}")
 
 
-certificates_cli = AppGroup("certificates", help="Legal-person certificates: CA trust registry, CRLs, mapping.")
-ca_cli = AppGroup("ca", help="Registered certificate authorities.")
-crl_cli = AppGroup("crl", help="Certificate revocation lists.")
+certificates_cli = OperatorGroup("certificates", help="Legal-person certificates: CA trust registry, CRLs, mapping.")
+ca_cli = OperatorGroup("ca", help="Registered certificate authorities.")
+crl_cli = OperatorGroup("crl", help="Certificate revocation lists.")
 certificates_cli.add_command(ca_cli)
 certificates_cli.add_command(crl_cli)
 
 
 def _ca_service() -> Any:
-    from certificates.registry import CaService
-
-    svc = _services()
-    return CaService(svc.session, clock=svc.p.clock)
+    """The CA registry for reading (list, map); changes go through ``_admin().cas``."""
+    return _services().cas
 
 
 def _ca_dict(row: Any) -> dict[str, Any]:
@@ -496,8 +506,8 @@ def ca_add(name: str, province: str, pem_file: Any, profile_file: Any, crl_urls:
 
         base = profile or DEFAULT_PROFILE
         profile = parse_profile({**json.loads(base.to_json()), "sm2_signer_id": sm2_signer_id})
-    row = _ca_service().add(name=name, province=province, pem_bundle=pem_file.read(), profile=profile,
-                            crl_urls=list(crl_urls), ocsp_url=ocsp_url)
+    row = _admin().cas.add(_cli_actor(), name=name, province=province, pem_bundle=pem_file.read(), profile=profile,
+                           crl_urls=list(crl_urls), ocsp_url=ocsp_url).row
     data = _ca_dict(row)
     _emit(as_json, data, f"registered CA {row.id} ({row.name}, {row.province}): "
                          f"{len(data['roots'])} root(s), {len(data['intermediates'])} intermediate(s)")
@@ -515,7 +525,7 @@ def ca_list(as_json: bool) -> None:
 
 
 def _set_ca_enabled(ca_id: int, enabled: bool, as_json: bool) -> None:
-    row = _ca_service().set_enabled(ca_id, enabled)
+    row = _admin().cas.set_enabled(_cli_actor(), ca_id, enabled).row
     _emit(as_json, {"id": row.id, "enabled": row.enabled}, f"CA {row.id} ({row.name}): {'enabled' if enabled else 'disabled'}")
 
 
@@ -549,7 +559,7 @@ def crl_load(ca_id: int, crl_file: Any, as_json: bool) -> None:
     data = crl_file.read(MAX_CRL_BYTES + 1)
     if len(data) > MAX_CRL_BYTES:
         raise InvalidCrlError("too large", public_message="The CRL is larger than 64 MiB.")
-    state = _ca_service().load_crl(ca_id, data)
+    state = _admin().cas.load_crl(_cli_actor(), ca_id, data)
     out = {"ca_id": state.ca_id, "issuer": state.issuer, "crl_number": state.crl_number,
            "this_update": state.this_update.isoformat(),
            "next_update": state.next_update.isoformat() if state.next_update else None, "entries": state.entries}
@@ -603,7 +613,8 @@ def crl_refresh(as_json: bool) -> None:
     from certificates.revocation import CrlError
     from common.http import FetchError
 
-    svc = _services()
+    admin = _admin()
+    svc = admin.services
     validator = svc.p.validator()
     report: list[dict[str, Any]] = []
     for ca in svc.cas.trusted():
@@ -611,7 +622,7 @@ def crl_refresh(as_json: bool) -> None:
             continue
         try:
             der, _ = validator.revocation.refresh(ca, production=svc.p.settings.production)
-            state = svc.cas.load_crl(ca.ca_id, der)
+            state = admin.cas.load_crl(_cli_actor(), ca.ca_id, der)
             db.session.commit()
             report.append({"ca_id": ca.ca_id, "ok": True, "crl_number": state.crl_number, "entries": state.entries})
         except (FetchError, CrlError, InvalidCrlError) as exc:
@@ -624,8 +635,8 @@ def crl_refresh(as_json: bool) -> None:
         sys.exit(1)
 
 
-legal_cli = AppGroup("legal-person", help="Legal persons (created on first certificate login, or here).")
-mandate_cli = AppGroup("mandate", help="Agents (经办人) acting for legal persons.")
+legal_cli = OperatorGroup("legal-person", help="Legal persons (created on first certificate login, or here).")
+mandate_cli = OperatorGroup("mandate", help="Agents (经办人) acting for legal persons.")
 certificates_cli.add_command(legal_cli)
 certificates_cli.add_command(mandate_cli)
 
@@ -638,7 +649,7 @@ certificates_cli.add_command(mandate_cli)
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def legal_create(uscc: str, name: str, reg_no: str | None, admin: str, as_json: bool) -> None:
-    person = _services().legal.create(uscc=uscc, name=name, reg_no=reg_no, created_by=f"admin:{admin}")
+    person = _admin().legal.create(_cli_actor(), uscc=uscc, name=name, reg_no=reg_no, by=admin)
     _emit(as_json, {"id": person.id, "uscc": person.uscc, "name": person.name}, f"legal person {person.id}: {person.uscc}")
 
 
@@ -655,13 +666,15 @@ def mandate_grant(agent: str, uscc: str, scopes: tuple[str, ...], days: int, adm
 
     from certificates.legal import LegalPersonNotFoundError
 
-    svc = _services()
+    operations = _admin()
+    svc = operations.services
     account = svc.accounts.get_by_username(agent)
     person = svc.legal.find_by_uscc(uscc.strip().upper())
     if person is None:
         raise LegalPersonNotFoundError(uscc)
-    row = svc.legal.grant_by_admin(admin, agent_account_id=account.id, legal_person_id=person.id,
-                                   scope=list(scopes), valid_until=svc.p.clock.now() + timedelta(days=days))
+    row = operations.legal.grant_mandate(_cli_actor(), legal_person_id=person.id, agent_account_id=account.id,
+                                         scope=list(scopes), valid_until=svc.p.clock.now() + timedelta(days=days),
+                                         by=admin).row
     _emit(as_json, {"mandate_id": row.id, "valid_until": row.valid_until.isoformat()},
           f"mandate {row.id}: {agent} may act for {person.uscc} until {row.valid_until:%Y-%m-%d}")
 
@@ -672,7 +685,7 @@ def mandate_grant(agent: str, uscc: str, scopes: tuple[str, ...], days: int, adm
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def mandate_revoke(mandate_id: int, admin: str, as_json: bool) -> None:
-    row = _services().legal.revoke_mandate(mandate_id, by=f"admin:{admin}")
+    row = _admin().legal.revoke_mandate_by_id(_cli_actor(), mandate_id, by=admin).row
     _emit(as_json, {"mandate_id": row.id, "revoked": True}, f"mandate {row.id} revoked")
 
 
@@ -697,7 +710,7 @@ def mandate_list(uscc: str, as_json: bool) -> None:
 
 # -- subjects: audited re-identification (issue 5) -------------------------------------
 
-subjects_cli = AppGroup("subjects", help="Subject identifiers: audited re-identification for lawful requests.")
+subjects_cli = OperatorGroup("subjects", help="Subject identifiers: audited re-identification for lawful requests.")
 
 
 @transactional
@@ -744,7 +757,7 @@ def register_cli(app: Flask) -> None:
 
 # -- audit trail (DESIGN.md §7, issue 6) ------------------------------------------------
 
-audit_cli = AppGroup("audit", help="The tamper-evident audit trail: verify, checkpoint (and archive), prune, export, alerts.")
+audit_cli = OperatorGroup("audit", help="The tamper-evident audit trail: verify, checkpoint (and archive), prune, export, alerts.")
 
 
 def _checkpoint_verifier(svc: Services) -> Callable[[str], Any]:
@@ -865,10 +878,10 @@ def audit_prune(before: datetime | None, as_json: bool) -> None:
     each chain's anchor so `audit verify` still proves what is kept. Refuses when the
     trail does not verify, or when ``--before`` would cut events still within
     YIWANG_AUDIT_RETENTION_DAYS; with retention 0 (keep forever) only an explicit
-    ``--before`` prunes. The prune is itself an audit event."""
-    from common.audit import prune_trail
-
-    svc = _services()
+    ``--before`` prunes. The prune is itself an audit event (``audit.prune``, actor
+    ``admin:cli``)."""
+    admin = _admin()
+    svc = admin.services
     days = current_app.config["YIWANG_SETTINGS"].audit_retention_days
     now = svc.p.clock.now()
     if before is None:
@@ -877,11 +890,7 @@ def audit_prune(before: datetime | None, as_json: bool) -> None:
         before = now - timedelta(days=days)
     elif days and before > now - timedelta(days=days):
         raise click.UsageError(f"--before would prune events younger than the {days}-day retention")
-    result = prune_trail(db.session, before=before, checkpoint_claims=_checkpoint_verifier(svc),  # type: ignore[arg-type]
-                         clock=svc.p.clock)
-    svc.audit.record("audit.prune", actor="system",
-                     details={"before": before.isoformat(), "checkpoint_id": result.checkpoint_id,
-                              "events": result.events, "chains": len(result.chains)})
+    result = admin.audit.prune(_cli_actor(), before=before)
     data = {"before": before.isoformat(), "checkpoint_id": result.checkpoint_id,
             "checkpoint_at": result.checkpoint_at.isoformat() if result.checkpoint_at else None,
             "events": result.events, "chains": result.chains}
