@@ -25,6 +25,9 @@ class Actor:
     account_id: int | None
     roles: frozenset[str]
     ip: str | None = None
+    # Who the trail names when no account acts: "admin:cli" (operator commands) or
+    # "system" (the server itself, e.g. creating the first signing keys at start).
+    label: str = CLI_ACTOR_ID
 
     @classmethod
     def cli(cls) -> Actor:
@@ -33,9 +36,15 @@ class Actor:
         ``admin:cli``."""
         return cls(account_id=None, roles=frozenset({Role.SUPERADMIN.value}))
 
+    @classmethod
+    def system(cls) -> Actor:
+        """The server acting on its own at start (issue 11: the first start creates the
+        signing keys), audited as ``system``."""
+        return cls(account_id=None, roles=frozenset({Role.SUPERADMIN.value}), label="system")
+
     @property
     def audit_id(self) -> str:
-        return CLI_ACTOR_ID if self.account_id is None else f"account:{self.account_id}"
+        return self.label if self.account_id is None else f"account:{self.account_id}"
 
     @property
     def permissions(self) -> frozenset[Permission]:

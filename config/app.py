@@ -54,9 +54,11 @@ def _ensure_signing_keys(app: Flask, provider: Provider) -> None:
                 return
             if db.engine.dialect.name == "postgresql":
                 db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEYS_LOCK})
-            services = provider.services(db.session())
-            if services.keys.ensure_keys():
-                services.audit.record("keys.create", actor="system", details={"reason": "first_start"})
+            from admin.actor import Actor
+            from admin.service import AdminServices
+
+            # The same audited operation as `keys ensure` (admin.keys.ensure), by "system".
+            if AdminServices(provider.services(db.session())).keys.ensure(Actor.system()):
                 log.info("signing keys created at start")
             db.session.commit()
         except SQLAlchemyError:

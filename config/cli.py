@@ -20,6 +20,7 @@ from admin.clients import ClientAdminService
 from admin.service import AdminServices
 from common.cli import OperatorCommand, transactional
 from common.db import db
+from idp import protocol
 from idp.provider import Services
 
 
@@ -80,11 +81,11 @@ def _client_admin() -> ClientAdminService:
 @click.option("--backchannel-logout-uri", default=None, help="OIDC Back-Channel Logout endpoint of the client.")
 @click.option("--frontchannel-logout-uri", default=None, help="OIDC Front-Channel Logout URI of the client.")
 @click.option("--grant-type", "grant_types", multiple=True,
-              type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+              type=click.Choice(list(protocol.GRANT_TYPES)),
               help="Grant type (repeatable); default authorization_code + refresh_token.")
 @click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeatable); default openid, profile.")
 @click.option("--token-endpoint-auth-method", default=None,
-              type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]))
+              type=click.Choice(list(protocol.AUTH_METHODS)))
 @click.option("--subject-type", default="pairwise", type=click.Choice(["pairwise", "public"]))
 @click.option("--sector-identifier-uri", default=None, help="Groups clients on several hosts into one pairwise sector.")
 @click.option("--jwks-file", type=click.File("r"), default=None, help="Public JWK set for private_key_jwt.")

@@ -48,14 +48,14 @@ def test_first_start_creates_the_keys_once(tmp_path, fresh_database, store, cloc
     first = create_app(settings, store=store, clock=clock, passwords=password_hasher)
     with first.app_context():
         assert db.session.scalar(select(func.count()).select_from(SigningKey)) == 4  # active + next, ES256 + RS256
-        created = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "keys.create")))
+        created = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "admin.keys.ensure")))
         assert len(created) == 1 and created[0].actor == "system"
         db.session.remove()
     second = create_app(settings, store=store, clock=clock, passwords=password_hasher)
     with second.app_context():
         assert db.session.scalar(select(func.count()).select_from(SigningKey)) == 4
         assert db.session.scalar(select(func.count()).select_from(AuditEvent)
-                                 .where(AuditEvent.action == "keys.create")) == 1
+                                 .where(AuditEvent.action == "admin.keys.ensure")) == 1
         db.session.remove()
         db.engine.dispose()
     with first.app_context():
