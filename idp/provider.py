@@ -30,6 +30,7 @@ from .catalogue import derived_claims
 from .clients import ClientCache, ClientService, Fetcher, RegisteredClient
 from .consent import ConsentService
 from .disclosures import DisclosureService
+from .issuance import IssuanceService
 from .keys import KeyCache, KeyService
 from .login import LoginCompletion
 from .logout import FormPoster, LogoutService, http_post_form
@@ -210,6 +211,12 @@ class Services:
                 self.session, clock=self.p.clock, ttl_days=self.p.settings.consent_ttl_days
             )
         return self._cache["consents"]
+
+    @property
+    def issuance(self) -> IssuanceService:
+        if "issuance" not in self._cache:
+            self._cache["issuance"] = IssuanceService(self)
+        return self._cache["issuance"]
 
     @property
     def logins(self) -> LoginCompletion:

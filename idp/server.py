@@ -33,6 +33,7 @@ from common.db import db
 
 from . import protocol
 from .clients import ADMIN_SCOPE, RegisteredClient
+from .issuance import Grant, LoginContext
 from .provider import Services
 from .tokens import AccessTokenClaims, AuthorizationCode, InvalidTokenError
 
@@ -292,124 +293,11 @@ class _IssuingGrant:
         return self.server.services()
     GRANT_TYPE: str
 
-    def _token_response(
-        self,
-        *,
-        client: RegisteredClient,
-        account_id: int,
-        subject_seed: str,
-        scope: str,
-        auth_time: int,
-        acr: str | None,
-        amr: list[str],
-        sid: str | None,
-        nonce: str | None,
-        claims_request: dict[str, Any] | None,
-        grant_id: str,
-        refresh: bool,
-        granted: set[str],
-        family_expires_at: Any = None,
-        context: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        from .claims import id_token_claim_names, select_claims
-        from .release import asked_claims, for_token, refreshable
-
-        svc = self.services()
-        sub = svc.subject(subject_seed, client)
-        # Issue 5: this token releases the grant's consented claims, narrowed to its scope
-        # and to the client's current policy (an administrator may have reduced it).
-        # Issue 11: and only those the account has a value for now, computed once: the
-        # same set goes into the token (userinfo), the ID token and the disclosure record,
-        # so the record says exactly what the portal can receive.
-        token_names = for_token(granted, client, scope, claims_request)
-        # What tokens say about this login beyond the subject: the CA of a certificate
-        # login, and the agent acting for a legal person as a pairwise sub at this client.
-        token_context: dict[str, Any] = {}
-        if context and context.get("cert_issuer"):
-            token_context["cert_issuer"] = context["cert_issuer"]
-        if context and context.get("agent_seed"):
-            token_context["act"] = {"sub": svc.subject(context["agent_seed"], client)}
-        values: dict[str, Any] = {}
-        if token_names:
-            values = select_claims(svc.available_claims(svc.accounts.get(account_id), token_names, token_context),
-                                   token_names)
-            token_names = set(values)
-        access, jti, expires_in = svc.tokens.issue_access_token(
-            client_id=client.client_id,
-            sub=sub,
-            scope=scope,
-            account_id=account_id,
-            grant_id=grant_id,
-            auth_time=auth_time,
-            acr=acr,
-            amr=amr,
-            sid=sid,
-            claims_released=sorted(token_names) or None,
-            context=token_context or None,
-        )
-        body: dict[str, Any] = {
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": expires_in,
-            "scope": scope,
-        }
-        if refresh:
-            body["refresh_token"] = svc.tokens.issue_refresh_token(
-                family_id=grant_id,
-                client_id=client.client_id,
-                account_id=account_id,
-                scope=scope,
-                auth_time=auth_time,
-                acr=acr,
-                amr=amr,
-                sid=sid,
-                claims_request=claims_request,
-                family_expires_at=family_expires_at,
-                context=context,
-                claims=sorted(refreshable(granted)),
-            )
-        if "openid" in scope_to_list(scope):
-            extra: dict[str, Any] = {}
-            # DESIGN.md §4: a minimal ID token; a claim goes in only when claims.id_token
-            # names it (OIDC Core §5.5) and this token may release it at all.
-            names = id_token_claim_names(scope, claims_request) & token_names
-            extra = {k: v for k, v in values.items() if k in names}
-            if "act" in token_context:
-                # RFC 8693 §4.1: who is acting is part of the authentication result.
-                extra["act"] = token_context["act"]
-            body["id_token"] = svc.tokens.issue_id_token(
-                client_id=client.client_id,
-                sub=sub,
-                auth_time=auth_time,
-                alg=client.id_token_signed_response_alg,
-                nonce=nonce,
-                acr=acr,
-                amr=amr,
-                sid=sid,
-                access_token=access,
-                extra=extra,
-            )
-        self._last_jti = jti
-        # Issue 5 / PIPL Art. 17: every token that can release claims is a disclosure (the
-        # code exchange and every refresh). Names only, never values; with the sub the
-        # portal received, for the audited re-identification tool.
-        released = {"sub"} | token_names | ({"act"} & set(token_context))
-        asked = asked_claims(scope, claims_request)
-        if self.GRANT_TYPE == "authorization_code" and not asked <= client.allowed_claims(asked):
-            # Reduced silently for the portal (never an error that leaks the policy),
-            # visible to administrators.
-            log.info("claims reduced by policy", extra={"client_id": client.client_id})
-        svc.disclosures.record(account_id=account_id, client_id=client.client_id, claim_names=released,
-                               purpose=client.purpose_of(released), legal_basis=client.basis_of(released),
-                               grant_id=grant_id, token_id=jti, subject=sub)
-        svc.p.metrics.token_issued(self.GRANT_TYPE)
-        svc.audit.record("token.issue", actor=f"client:{client.client_id}", target=f"account:{account_id}",
-                         client_id=client.client_id,
-                         details={"grant_type": self.GRANT_TYPE, "jti": jti, "scopes": scope_to_list(scope) or [],
-                                  "refresh_token_issued": refresh, "id_token_issued": "id_token" in body,
-                                  # Issue 6 "claim releases": names, never values.
-                                  "claims": sorted(released)})
-        return body
+    def _token_response(self, grant: Grant) -> dict[str, Any]:
+        """Authlib glue: the issuance itself is ``idp.issuance`` (issue 11)."""
+        issued = self.services().issuance.issue(grant, grant_type=self.GRANT_TYPE)
+        self._last_jti = issued.jti
+        return issued.body
 
 
 class CodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
@@ -436,24 +324,21 @@ class CodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
         if account.status != "active":
             raise InvalidGrantError("The account is not active.")
         grant_id = random_token(16)
-        body = self._token_response(
+        body = self._token_response(Grant(
             client=client,
             account_id=account.id,
             subject_seed=account.subject_seed,
             scope=code.scope,
-            auth_time=code.auth_time,
-            acr=code.acr,
-            amr=code.amr,
-            sid=code.sid,
+            login=LoginContext(auth_time=code.auth_time, acr=code.acr, amr=tuple(code.amr), sid=code.sid),
             nonce=code.nonce,
             claims_request=code.claims_request,
             context=code.context,
-            granted=set(code.claims or ()),
+            granted=frozenset(code.claims or ()),
             grant_id=grant_id,
             # Issue 17: an admin-scoped grant gets no refresh token; the admin API wants a
             # recent login behind every token, so its tokens live minutes, not 30 days.
             refresh=client.check_grant_type("refresh_token") and ADMIN_SCOPE not in scope_to_list(code.scope),
-        )
+        ))
         svc.tokens.record_code_redeemed(code.code_hash, grant_id=grant_id, jti=self._last_jti)
         svc.sessions.add_client(code.sid, client.client_id)
         return 200, body, JSON_NO_STORE
@@ -518,23 +403,20 @@ class RefreshGrant(_IssuingGrant, grants.RefreshTokenGrant):
         if not svc.tokens.claim_rotation(row):
             # Another request rotated this token first: a reuse (the family is revoked).
             raise InvalidGrantError()
-        body = self._token_response(
+        body = self._token_response(Grant(
             client=client,
             account_id=account.id,
             subject_seed=account.subject_seed,
             scope=scope,
-            auth_time=row.auth_time,
-            acr=row.acr,
-            amr=list(row.amr or []),
-            sid=row.sid,
+            login=LoginContext(auth_time=row.auth_time, acr=row.acr, amr=tuple(row.amr or ()), sid=row.sid),
             nonce=None,
             claims_request=row.claims_request,
-            granted=self._granted_of(row, client),
+            granted=frozenset(self._granted_of(row, client)),
             grant_id=row.family_id,
             refresh=True,
             family_expires_at=row.family_expires_at,
             context=row.context,
-        )
+        ))
         return 200, body, JSON_NO_STORE
 
 
