@@ -137,7 +137,7 @@ def _truncated(signature: bytes) -> bytes:
 
 def _long_form_length(signature: bytes) -> bytes:
     # SEQUENCE length 0x81 LL: valid BER, not DER (short form is required below 128).
-    return b"\x30\x81" + signature[1:2] + signature[2:]
+    return b"\x30\x81" + signature[1:]
 
 
 def _padded_r(signature: bytes) -> bytes:
@@ -170,6 +170,7 @@ def _last_rejection() -> Any:
 def test_sm2_certificate_logs_in_with_der_and_raw_signatures(app, cas, portal, gm_pki):
     subs = set()
     for raw in (False, True):
+        # The second time the holder also pastes the (optional) issuing CA certificate.
         holder = GmHolder(gm_pki, "sm2", raw=raw, with_chain=raw)
         browser = app.test_client()
         tokens = authorize_with_certificate(browser, portal, holder)
@@ -280,8 +281,9 @@ def test_each_sm2_refusal_has_its_own_reason_page_and_audit_event(app, cas, gm_p
 @pytest.mark.parametrize("known_as", ["sm2_holder_signer_id", "sm2_signer_id"])
 def test_signature_with_another_signer_id_is_refused_as_such(app, services, cas, gm_pki, known_as):
     """GM/T 0009 §10: Zhejiang's holders sign with the default ID. A signature made with
-    another ID that a registered CA uses (Fujian's, either for its holders or for its own
-    signatures) is named as a signer-ID mismatch, not as a wrong signature."""
+    another ID that a registered CA uses - Fujian's, named in its profile for its holders,
+    or only for its own signatures - is named as a signer-ID mismatch, not as a wrong
+    signature."""
     register(services, gm_pki, "sm2_other", **{known_as: OTHER_DISTID})
     holder = GmHolder(gm_pki, "sm2", distid=OTHER_DISTID)
     _refused(certificate_login(app.test_client(), holder), "签名使用了与该证书认证机构规定不同的 SM2 签名者标识")
