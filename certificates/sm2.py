@@ -79,16 +79,22 @@ def _der_integer(sig: bytes, pos: int) -> tuple[int, int]:
     length = sig[pos + 1]
     if length & 0x80:
         raise Sm2Error(Sm2Failure.NOT_CANONICAL, "INTEGER length in long form")
-    if length == 0 or length > 33:
-        raise Sm2Error(Sm2Failure.MALFORMED, f"INTEGER of {length} octets")
+    if length == 0:
+        raise Sm2Error(Sm2Failure.MALFORMED, "INTEGER of 0 octets")
     start = pos + 2
-    if start + length > len(sig):
-        raise Sm2Error(Sm2Failure.TRUNCATED, "signature ends inside an INTEGER")
     body = sig[start : start + length]
-    if body[0] & 0x80:
-        raise Sm2Error(Sm2Failure.NOT_CANONICAL, "negative INTEGER")
-    if length > 1 and body[0] == 0 and not body[1] & 0x80:
-        raise Sm2Error(Sm2Failure.NOT_CANONICAL, "INTEGER with a superfluous leading zero")
+    # The padding rules come before the 33-octet limit: a 32-octet r or s with its high
+    # bit set is 33 octets in DER, and one superfluous 0x00 on it (34 octets) is BER of
+    # the same value - not canonical, like the padding of a shorter value.
+    if len(body) == length:
+        if body[0] & 0x80:
+            raise Sm2Error(Sm2Failure.NOT_CANONICAL, "negative INTEGER")
+        if length > 1 and body[0] == 0 and not body[1] & 0x80:
+            raise Sm2Error(Sm2Failure.NOT_CANONICAL, "INTEGER with a superfluous leading zero")
+    if length > 33:
+        raise Sm2Error(Sm2Failure.MALFORMED, f"INTEGER of {length} octets")
+    if len(body) < length:
+        raise Sm2Error(Sm2Failure.TRUNCATED, "signature ends inside an INTEGER")
     return int.from_bytes(body, "big"), start + length
 
 

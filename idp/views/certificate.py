@@ -141,10 +141,15 @@ def certificate_login_submit() -> Any:
         log.warning("certificate login refused", extra={"result": exc.reason.value})
         return _refuse(iid, exc.reason.value, _rejected(exc))
     profile = validated.ca.profile
+    # Only to name a signer-ID mismatch (GB/T 32918.2 §5.5): every ID a registered CA
+    # uses, for its holders or for its own signatures. A CA registered with its own ID but
+    # the default for its holders, whose holders sign with the CA's ID, then shows up as
+    # "sm2_signer_id" in the trail rather than as a wrong signature.
+    known_ids = (DEFAULT_SIGNER_ID, *(i for ca in services().cas.trusted()
+                                      for i in (ca.profile.sm2_holder_signer_id, ca.profile.sm2_signer_id)))
     failure = check_possession(
         validated.certificate, challenge, request.form.get("signature", ""),
-        signer_id=profile.sm2_holder_signer_id,
-        other_ids=(DEFAULT_SIGNER_ID, *(ca.profile.sm2_holder_signer_id for ca in services().cas.trusted())))
+        signer_id=profile.sm2_holder_signer_id, other_ids=known_ids)
     if failure is not None:
         log.warning("certificate login refused", extra={"result": failure.value, "adapter": validated.ca.name})
         return _refuse(iid, failure.value, _proof_message(failure), validated.ca.ca_id)

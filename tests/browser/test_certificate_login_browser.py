@@ -3,10 +3,13 @@ from three provincial CAs, registered through the operator CLI, each log it in t
 the challenge-response page with scripts/sign_challenge.py as the signer — in Debian's
 chromium against a gunicorn-served IdP, with pyoidc (an independent RP) validating the ID
 token (OIDC Core §3.1.3.7) and fetching userinfo. The same legal person gets one `sub`
-whatever the CA ("一证通用"); a revoked certificate is refused with its reason."""
+whatever the CA ("一证通用"), also when one certificate is RSA and the other SM2 (issue 10,
+signed by the tool with an SM2 PKCS#8 key and an SM2 PKCS#12); a revoked certificate is
+refused with its reason."""
 
 from __future__ import annotations
 
+import base64
 import re
 import subprocess
 import sys
@@ -20,7 +23,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from playwright.sync_api import BrowserContext, Page
 
 from certificates.mapping import DEFAULT_PROFILE
+from certificates.proof import signed_bytes
 from tests.live import ROOT
+from tests.support import gm_pki as gm
 from tests.support.pki import Leaf, Province, make_crl, three_provinces
 
 from .conftest import PageLog
@@ -45,6 +50,10 @@ MakeRp = Callable[..., RelyingParty]
 
 def pem(cert: Any) -> bytes:
     return bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def certificate_pem(leaf: Leaf | gm.GmLeaf) -> bytes:
+    return leaf.cert_pem if isinstance(leaf, gm.GmLeaf) else pem(leaf.cert)
 
 
 @pytest.fixture
@@ -88,26 +97,32 @@ def portal(relying_party: MakeRp) -> RelyingParty:
 # -- the holder's side: the signer tool ----------------------------------------------------
 
 
-def sign_with_tool(leaf: Leaf, challenge: str, tmp_path: Path, *, p12: bool = False) -> str:
+def sign_with_tool(leaf: Leaf | gm.GmLeaf, challenge: str, tmp_path: Path, *, p12: bool = False) -> str:
     """Run scripts/sign_challenge.py as the holder would, with the key as a PKCS#8 PEM file
-    or, like a UKey export, inside a password-protected PKCS#12 (RFC 7292)."""
+    or, like a UKey export, inside a password-protected PKCS#12 (RFC 7292). A gm_pki leaf
+    brings its own files, written by OpenSSL's CLI (SM2 keys included)."""
     env = {"PATH": "/usr/bin:/bin"}
-    if p12:
-        keyfile = tmp_path / "company.p12"
+    if isinstance(leaf, gm.GmLeaf):
+        keyfile, password = (leaf.p12_path, gm.P12_PASSWORD) if p12 else (leaf.key_path, "")
+        assert keyfile is not None, f"{leaf.name} has no PKCS#12 file"
+    elif p12:
+        keyfile, password = tmp_path / "company.p12", P12_PASSWORD
         keyfile.write_bytes(
             pkcs12.serialize_key_and_certificates(
                 b"company", leaf.key, leaf.cert, None, serialization.BestAvailableEncryption(P12_PASSWORD.encode())
             )
         )
-        env["UKEY_PIN"] = P12_PASSWORD
-        args = ["--p12", str(keyfile), "--password-env", "UKEY_PIN"]
     else:
-        keyfile = tmp_path / "company-key.pem"
+        keyfile, password = tmp_path / "company-key.pem", ""
         keyfile.write_bytes(
             leaf.key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
+    if p12:
+        env["UKEY_PIN"] = password
+        args = ["--p12", str(keyfile), "--password-env", "UKEY_PIN"]
+    else:
         args = ["--key", str(keyfile)]
     out = subprocess.run(
         [sys.executable, str(SIGNER), *args, challenge],
@@ -144,9 +159,9 @@ def read_challenge(page: Page) -> str:
     return challenge
 
 
-def submit_certificate(page: Page, leaf: Leaf, signature: str, screenshot: Path | None = None) -> None:
+def submit_certificate(page: Page, leaf: Leaf | gm.GmLeaf, signature: str, screenshot: Path | None = None) -> None:
     """Paste the certificate and the signature as the holder would, and submit."""
-    page.fill("#certificate", pem(leaf.cert).decode())
+    page.fill("#certificate", certificate_pem(leaf).decode())
     page.fill("#signature", signature)
     if screenshot is not None:
         page.screenshot(path=str(screenshot), full_page=True)
@@ -157,20 +172,23 @@ def certificate_login(
     page: Page,
     idp: Any,
     rp: RelyingParty,
-    leaf: Leaf,
+    leaf: Leaf | gm.GmLeaf,
     log: PageLog,
     tmp_path: Path,
     *,
     p12: bool = False,
     screenshot: Path | None = None,
-) -> None:
-    """Certificate login that must be accepted: on to the consent page or the portal."""
+) -> tuple[str, str]:
+    """Certificate login that must be accepted: on to the consent page or the portal.
+    Returns the challenge and the signature the tool made of it."""
     challenge = open_certificate_page(page, idp, rp, log)
-    submit_certificate(page, leaf, sign_with_tool(leaf, challenge, tmp_path, p12=p12), screenshot)
+    signature = sign_with_tool(leaf, challenge, tmp_path, p12=p12)
+    submit_certificate(page, leaf, signature, screenshot)
     # Fail with the page's reason, not a timeout, when the certificate is refused.
     page.wait_for_selector("#form-error, #consent-allow, #rp")
     refused = page.locator("#form-error")
     assert refused.count() == 0, f"certificate refused: {refused.inner_text()}"
+    return challenge, signature
 
 
 # -- tests ---------------------------------------------------------------------------------
@@ -279,4 +297,65 @@ def test_revoked_certificate_is_refused_with_its_reason(
     assert "/consent" not in traffic.paths(live_idp.issuer)
     # The refused page offers a fresh challenge (the old one was single use).
     assert read_challenge(page) != challenge
+    page_log.assert_clean()
+
+
+# -- SM2 (issue 10) --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gm_ca_ids(live_idp: Any, gm_pki: gm.GmPki, tmp_path: Path) -> dict[str, int]:
+    """Guangdong RSA and Zhejiang SM2 from the PKI made by OpenSSL's CLI, registered as an
+    operator would, each with its current CRL (Zhejiang's is SM2-signed)."""
+    ids = {}
+    for key, algorithms in (("rsa", {("RSA-2048", "sha256WithRSAEncryption")}), ("sm2", {("SM2", "SM2-with-SM3")})):
+        ca = gm_pki.cas[key]
+        added = live_idp.cli("certificates", "ca", "add", "--name", ca.name, "--province", ca.province,
+                             "--pem", str(ca.bundle_path))
+        assert {(a["key"], a["signature"]) for a in added["algorithms"]} == algorithms, added
+        loaded = load_crl(live_idp, tmp_path, added["id"], gm_pki.crl(key))
+        assert loaded["entries"] == len(gm_pki.default_revoked(key)), loaded
+        ids[key] = added["id"]
+    return ids
+
+
+def test_same_company_with_an_rsa_and_an_sm2_certificate_is_one_legal_person(
+    live_idp: Any,
+    gm_pki: gm.GmPki,
+    gm_ca_ids: dict[str, int],
+    portal: RelyingParty,
+    new_context: MakeContext,
+    page_log: PageLog,
+    tmp_path: Path,
+) -> None:
+    subs = []
+    # The SM2 UKey's key as the tool reads it: PKCS#8 PEM, then the PKCS#12 export.
+    for n, (key, p12) in enumerate((("rsa", False), ("sm2", False), ("sm2", True))):
+        context = new_context(locale="zh-CN")
+        traffic = Traffic(context)
+        page = context.new_page()
+        leaf = gm_pki.leaves[key]
+        challenge, signature = certificate_login(page, live_idp, portal, leaf, page_log, tmp_path, p12=p12)
+        if leaf.key_algorithm == "sm2":
+            # GB/T 32918.2 / GM/T 0009: the signature the IdP accepted is also OpenSSL's
+            # SM2 with SM3 over the Z value of the default signer ID, DER SEQUENCE {r, s}.
+            der = base64.b64decode(signature)
+            assert der[0] == 0x30, signature
+            assert gm.openssl_verify(leaf.cert_pem, der, signed_bytes(challenge), distid=gm.DEFAULT_DISTID)
+        if n == 0:
+            arrive(page, live_idp.issuer, "/consent", page_log)
+            page.click("#consent-allow")
+        login = land_on_rp(page, portal, page_log)
+        # The consent given with the RSA certificate is the legal person's: none with SM2.
+        assert ("/consent" in traffic.paths(live_idp.issuer)) == (n == 0)
+        idt, info = login.id_token, login.userinfo
+        assert idt is not None and info is not None
+        # DESIGN.md §5, RFC 8176 §2; OIDC Core §5.3.2.
+        assert (idt["acr"], idt["amr"], info["sub"]) == ("cn-l4", ["hwk"], idt["sub"])
+        assert (info["uscc"], info["legal_person_name"]) == (gm.USCC, gm.COMPANY)
+        ca = gm_pki.cas[key]
+        assert info["cert_issuer"] == {"name": ca.name, "province": ca.province}
+        subs.append(idt["sub"])
+    # Issue 10: whatever the algorithm of the certificate, one legal person, one pairwise sub.
+    assert len(set(subs)) == 1, subs
     page_log.assert_clean()

@@ -1,10 +1,12 @@
-"""Helpers for the userinfo, introspection, revocation, logout, session, throttling and
-operations tests: bearer calls, prompt=none probes, client registration, a real loopback
-receiver for back-channel logout tokens, a real loopback server of documents (sector
-identifier URIs), and page helpers."""
+"""Helpers for the userinfo, introspection, revocation, logout, session, throttling,
+operations and certificate login tests: bearer calls, prompt=none probes, client
+registration, a real loopback receiver for back-channel logout tokens, a real loopback
+server of documents (sector identifier URIs), page helpers, and the holder's side of
+certificate login (issues 4 and 10)."""
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -13,12 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from certificates.proof import signed_bytes
 from common.db import db
+from common.models import AuditEvent
 from tests.helpers import Browser, RegisteredTestClient, form_field, pkce_pair, query_of
 
 ISSUER = "http://127.0.0.1:5000"
@@ -204,3 +213,120 @@ class IsolatedClient(FlaskClient):
 
 def isolate_requests(app: Any) -> None:
     app.test_client_class = IsolatedClient
+
+
+# -- certificate login: the holder's side (issues 4 and 10) -----------------------------
+
+
+class CertificateHolder(Protocol):
+    """What a legal person pastes into /login/certificate: its certificate (PEM), the
+    intermediates (PEM, may be empty) and its signature of the challenge (base64)."""
+
+    @property
+    def certificate(self) -> str: ...
+
+    @property
+    def chain(self) -> str: ...
+
+    def sign(self, challenge: str) -> str: ...
+
+
+def pem(cert: Any) -> str:
+    return str(cert.public_bytes(serialization.Encoding.PEM).decode())
+
+
+@dataclass
+class EcdsaHolder:
+    """A tests.support.pki leaf (P-256 key): ECDSA with SHA-256, DER (RFC 3279 §2.2.3)."""
+
+    certificate: str
+    key: ec.EllipticCurvePrivateKey
+    chain: str = ""
+
+    def sign(self, challenge: str) -> str:
+        return base64.b64encode(self.key.sign(signed_bytes(challenge), ec.ECDSA(hashes.SHA256()))).decode()
+
+
+def holder_of(leaf: Any, *, key: ec.EllipticCurvePrivateKey | None = None,
+              certificate: str | None = None) -> EcdsaHolder:
+    """The holder of a tests.support.pki ``Leaf``; ``key`` signs instead of the leaf's own
+    (a wrong proof of possession), ``certificate`` is pasted instead of the leaf's."""
+    return EcdsaHolder(certificate if certificate is not None else pem(leaf.cert), key or leaf.key)
+
+
+_CHALLENGE = re.compile(r'<pre id="challenge">([^<]+)</pre>')
+
+
+def page_challenge(page_html: str) -> str:
+    match = _CHALLENGE.search(page_html)
+    assert match is not None, page_html[:500]
+    return match.group(1)
+
+
+def certificate_login(http: FlaskClient, who: Any, *, interaction: str = "", challenge: str | None = None,
+                      lang: str | None = None, **holder: Any) -> Any:
+    """Open the certificate login page (with ``lang``, as its language link does), sign
+    its challenge (or ``challenge``) and submit; the response to the POST. ``who`` is a
+    ``CertificateHolder`` or a tests.support.pki ``Leaf`` (``holder_of(who, **holder)``)."""
+    if not hasattr(who, "sign"):
+        who = holder_of(who, **holder)
+    query = {k: v for k, v in (("interaction", interaction), ("lang", lang)) if v}
+    page_html = http.get("/login/certificate", query_string=query or None).get_data(as_text=True)
+    challenge = challenge or page_challenge(page_html)
+    data = {"csrf_token": form_field(page_html, "csrf_token"), "interaction": interaction, "challenge": challenge,
+            "certificate": who.certificate, "chain": who.chain, "signature": who.sign(challenge)}
+    if lang:
+        data["lang"] = lang
+    return http.post("/login/certificate", data=data)
+
+
+def authorize_with_certificate(http: FlaskClient, client: RegisteredTestClient, who: Any,
+                               **extra: str) -> dict[str, Any]:
+    """The code flow (with PKCE) for the legal_person scope, logged in with ``who``'s
+    certificate, consenting when asked; the token response."""
+    verifier, challenge = pkce_pair()
+    params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri,
+              "scope": "openid legal_person", "state": "s", "nonce": "n", "code_challenge": challenge,
+              "code_challenge_method": "S256", **extra}
+    resp = http.get("/authorize", query_string=params)
+    iid = query_of(resp.headers["Location"])["interaction"]
+    resp = certificate_login(http, who, interaction=iid)
+    assert resp.status_code == 303, resp.get_data(as_text=True)[-600:]
+    resp = http.get(resp.headers["Location"])
+    location = resp.headers["Location"]
+    if location.startswith("/consent"):
+        resp = Browser(http).consent(http.get(location))
+        location = http.get(resp.headers["Location"]).headers["Location"]
+    code = query_of(location)["code"]
+    tokens = http.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                       "redirect_uri": client.redirect_uri, "code_verifier": verifier},
+                       auth=client.auth)
+    assert tokens.status_code == 200, tokens.get_json()
+    return tokens.get_json()  # type: ignore[no-any-return]
+
+
+def form_error(resp: Any) -> str:
+    """The refusal shown on the page (``#form-error``), unescaped."""
+    match = re.search(r'<p class="error" role="alert" id="form-error">([^<]*)</p>', resp.get_data(as_text=True))
+    assert match is not None, resp.get_data(as_text=True)[-600:]
+    return html.unescape(match.group(1))
+
+
+def certificate_rejections() -> list[AuditEvent]:
+    """The ``certificate.rejected`` audit events written so far, oldest first."""
+    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "certificate.rejected")
+                                   .order_by(AuditEvent.id)))
+
+
+def mtls_app(settings: Any, store: Any, clock: Any, password_hasher: Any, tmp_path: Path) -> Flask:
+    """A second app on the same database in mTLS header mode: the client certificate comes
+    in ``X-SSL-Client-Cert`` (URL-encoded PEM, leaf first) from the proxy at 127.0.0.1."""
+    from config.app import create_app
+    from tests.conftest import make_settings
+    from tests.helpers import IsolatedClient
+
+    mtls_settings = make_settings(tmp_path, settings.database_url, client_cert_header="X-SSL-Client-Cert",
+                                  client_cert_proxies="127.0.0.1")
+    mtls = create_app(mtls_settings, store=store, clock=clock, passwords=password_hasher)
+    mtls.test_client_class = IsolatedClient
+    return mtls

@@ -5,23 +5,25 @@ company through three provincial CAs, and rejections with specific reasons."""
 from __future__ import annotations
 
 import base64
-import re
 from urllib.parse import quote
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certificates.proof import signed_bytes
 from common.db import db
 from tests.helpers import Browser, decode_unverified, form_field, pkce_pair, query_of
 from tests.support.pki import issue_leaf, make_crl, sm2_variant, three_provinces
 
+from ._support import (
+    authorize_with_certificate,
+    certificate_login,
+    mtls_app,
+    page_challenge,
+    pem,
+    register_client,
+)
+
 USCC = "91350100M000100Y43"
-
-
-def pem(cert) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def bundle(province) -> str:
@@ -46,51 +48,8 @@ def cas(services, provinces):
 
 @pytest.fixture
 def portal(services):
-    row, secret = services.clients.create(
-        name="Enterprise Portal", redirect_uris=["https://qy.example.test/cb"],
-        scopes=["openid", "legal_person"],
-    )
-    db.session.commit()
-    from tests.helpers import RegisteredTestClient
-
-    return RegisteredTestClient(row.client_id, secret, "https://qy.example.test/cb")
-
-
-def sign(key, challenge: str) -> str:
-    return base64.b64encode(key.sign(signed_bytes(challenge), ec.ECDSA(hashes.SHA256()))).decode()
-
-
-def certificate_login(http, leaf, *, interaction="", chain="", key=None, challenge=None, certificate=None):
-    page = http.get("/login/certificate", query_string={"interaction": interaction} if interaction else None)
-    html = page.get_data(as_text=True)
-    challenge = challenge or re.search(r'<pre id="challenge">([^<]+)</pre>', html).group(1)
-    return http.post("/login/certificate", data={
-        "csrf_token": form_field(html, "csrf_token"), "interaction": interaction, "challenge": challenge,
-        "certificate": certificate if certificate is not None else pem(leaf.cert), "chain": chain,
-        "signature": sign(key or leaf.key, challenge),
-    })
-
-
-def authorize_with_certificate(http, client, leaf, **extra):
-    verifier, challenge = pkce_pair()
-    params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri,
-              "scope": "openid legal_person", "state": "s", "nonce": "n", "code_challenge": challenge,
-              "code_challenge_method": "S256", **extra}
-    resp = http.get("/authorize", query_string=params)
-    iid = query_of(resp.headers["Location"])["interaction"]
-    resp = certificate_login(http, leaf, interaction=iid)
-    assert resp.status_code == 303, resp.get_data(as_text=True)[-600:]
-    resp = http.get(resp.headers["Location"])
-    location = resp.headers["Location"]
-    if location.startswith("/consent"):
-        resp = Browser(http).consent(http.get(location))
-        location = http.get(resp.headers["Location"]).headers["Location"]
-    code = query_of(location)["code"]
-    tokens = http.post("/token", data={"grant_type": "authorization_code", "code": code,
-                                       "redirect_uri": client.redirect_uri, "code_verifier": verifier},
-                       auth=client.auth)
-    assert tokens.status_code == 200, tokens.get_json()
-    return tokens.get_json()
+    return register_client(services, name="Enterprise Portal", redirect_uri="https://qy.example.test/cb",
+                           scopes=["openid", "legal_person"])
 
 
 def test_certificate_login_gives_cn_l4_and_legal_person_claims(app, http, cas, portal, provinces):
@@ -123,7 +82,7 @@ def test_wrong_key_replayed_challenge_and_rejections(app, http, cas, provinces, 
     assert resp.status_code == 403
     # A challenge can be used once.
     page = http.get("/login/certificate")
-    challenge = re.search(r'<pre id="challenge">([^<]+)</pre>', page.get_data(as_text=True)).group(1)
+    challenge = page_challenge(page.get_data(as_text=True))
     assert certificate_login(http, leaf, challenge=challenge).status_code == 303
     again = certificate_login(http, leaf, challenge=challenge)
     assert again.status_code == 400
@@ -150,20 +109,8 @@ def test_login_without_identifier_is_refused(app, cas, provinces):
     assert resp.status_code == 403
 
 
-def _mtls_app(app, settings, store, clock, password_hasher, tmp_path):
-    from config.app import create_app
-    from tests.conftest import make_settings
-    from tests.helpers import IsolatedClient
-
-    mtls_settings = make_settings(tmp_path, settings.database_url, client_cert_header="X-SSL-Client-Cert",
-                                  client_cert_proxies="127.0.0.1")
-    mtls = create_app(mtls_settings, store=store, clock=clock, passwords=password_hasher)
-    mtls.test_client_class = IsolatedClient
-    return mtls
-
-
 def test_mtls_header_mode(app, cas, provinces, settings, store, clock, password_hasher, tmp_path):
-    mtls = _mtls_app(app, settings, store, clock, password_hasher, tmp_path)
+    mtls = mtls_app(settings, store, clock, password_hasher, tmp_path)
     leaf = provinces[1].issue(USCC)
     header = quote(pem(leaf.cert))
     with mtls.app_context():
@@ -265,11 +212,5 @@ def test_rejection_reasons_are_in_the_page_language(app, cas, provinces):
     leaf = issue_leaf(provinces[0].intermediate)  # no identifier
     zh = certificate_login(app.test_client(), leaf).get_data(as_text=True)
     assert "证书中没有法人标识" in zh and "does not carry" not in zh
-    browser = app.test_client()
-    page = browser.get("/login/certificate?lang=en")
-    html = page.get_data(as_text=True)
-    challenge = re.search(r'<pre id="challenge">([^<]+)</pre>', html).group(1)
-    en = browser.post("/login/certificate", data={
-        "csrf_token": form_field(html, "csrf_token"), "challenge": challenge, "lang": "en",
-        "certificate": pem(leaf.cert), "signature": sign(leaf.key, challenge)}).get_data(as_text=True)
+    en = certificate_login(app.test_client(), leaf, lang="en").get_data(as_text=True)
     assert "does not carry a legal-person identifier" in en

@@ -58,6 +58,21 @@ def test_ber_encodings_are_not_canonical():
     assert _failure(sm2.encode_der(R, S) + b"\x00") is Sm2Failure.NOT_CANONICAL
 
 
+def test_padding_a_component_with_its_high_bit_set_is_not_canonical_either():
+    # Regression: r ≥ 2^255 is 33 octets in DER (0x00 + 32); padded once more it is 34
+    # octets of BER for the same value, and was reported MALFORMED - so the reason for a
+    # padded INTEGER depended on the random r (about half of real signatures).
+    high = (1 << 255) | R
+    assert high < sm2.N
+    r = b"\x02\x22\x00\x00" + high.to_bytes(32, "big")
+    s = sm2.encode_der(high, S)[2 + 2 + 33:]
+    assert _failure(b"\x30" + bytes([len(r + s)]) + r + s) is Sm2Failure.NOT_CANONICAL
+    # An over-long INTEGER that is not padding stays malformed, cut short or not.
+    r = b"\x02\x22\x01" + bytes(33)
+    assert _failure(b"\x30" + bytes([len(r + s)]) + r + s) is Sm2Failure.MALFORMED
+    assert _failure(b"\x30\x04\x02\x22\x00\x00") is Sm2Failure.MALFORMED
+
+
 def test_out_of_range_components_are_malformed():
     # GB/T 32918.2 §7.1 B1-B2: r, s in [1, n-1].
     for r, s in ((0, S), (R, 0), (sm2.N, S), (R, sm2.N + 5)):
