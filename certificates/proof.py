@@ -105,6 +105,10 @@ def _check_sm2(cert: x509.Certificate, signature: bytes, data: bytes, signer_id:
     except sm2.Sm2Error as exc:
         if exc.failure is not sm2.Sm2Failure.BAD_SIGNATURE:
             return _SM2_FAILURES[exc.failure]
+    if len(signature) == sm2.RAW_SIGNATURE_BYTES and signature[:1] == b"\x30" and _truncated_der(signature):
+        # 64 octets read as r‖s failed; they look like DER cut to 64 octets (a middleware
+        # copying DER into a 64-byte buffer): say so rather than "wrong signature".
+        return ProofFailure.TRUNCATED
     for other in dict.fromkeys(other_ids):
         if other == signer_id:
             continue
@@ -114,6 +118,14 @@ def _check_sm2(cert: x509.Certificate, signature: bytes, data: bytes, signer_id:
             continue
         return ProofFailure.SIGNER_ID
     return ProofFailure.BAD_SIGNATURE
+
+
+def _truncated_der(signature: bytes) -> bool:
+    try:
+        sm2.decode_signature(signature)
+    except sm2.Sm2Error as exc:
+        return exc.failure is sm2.Sm2Failure.TRUNCATED
+    return False
 
 
 def verify_possession(cert: x509.Certificate, challenge: str, signature_b64: str, *,

@@ -70,7 +70,7 @@ PUBLIC_MESSAGES: dict[RejectionReason, str] = {
                                    "authority uses.",
     RejectionReason.SM2_WRONG_CURVE: "The certificate's SM2 key or signature is not on the SM2 curve.",
     RejectionReason.ENCRYPTION_CERTIFICATE: "This is an encryption certificate; log in with the signing certificate "
-                                            "of the same key.",
+                                            "of the same UKey.",
     RejectionReason.MALFORMED_CERTIFICATE: "The certificate could not be read.",
     RejectionReason.NO_IDENTIFIER: "The certificate does not carry a legal-person identifier.",
     RejectionReason.MALFORMED_IDENTIFIER: "The legal-person identifier in the certificate is not valid.",

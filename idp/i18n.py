@@ -112,7 +112,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cert.reason.revocation_unknown": ("无法确定证书的吊销状态。", "The revocation status of the certificate could not be determined."),
     "cert.reason.sm2_signer_id": ("SM2 签名所用的签名者标识（用户 ID）与该证书认证机构使用的不一致。", "The SM2 signature was made with a different signer ID than the certificate authority uses."),
     "cert.reason.sm2_wrong_curve": ("证书的 SM2 密钥或签名不在 SM2 曲线上。", "The certificate's SM2 key or signature is not on the SM2 curve."),
-    "cert.reason.encryption_certificate": ("这是加密证书；请使用同一 UKey 中的签名证书登录。", "This is an encryption certificate; log in with the signing certificate of the same key."),
+    "cert.reason.encryption_certificate": ("这是加密证书；请使用同一 UKey 中的签名证书登录。", "This is an encryption certificate; log in with the signing certificate of the same UKey."),
     "cert.proof.signature_not_base64": ("签名不是有效的 Base64 文本。", "The signature is not valid Base64 text."),
     "cert.proof.signature_truncated": ("签名不完整（被截断）。", "The signature is incomplete (truncated)."),
     "cert.proof.signature_not_canonical": ("签名不是规范的 DER 编码。", "The signature is not in canonical DER encoding."),

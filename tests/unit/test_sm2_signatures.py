@@ -178,3 +178,22 @@ def _spki(cert_der: bytes) -> bytes:
 def sm2_signature(gm_pki):
     data = b"yiwang-certificate-login:fuzz"
     return _spki(gm_pki.leaves["sm2"].cert_der), data, gm_pki.sign("sm2", data)
+
+
+def test_der_signature_cut_to_64_octets_is_reported_truncated(gm_pki):
+    from cryptography import x509
+
+    from certificates.proof import ProofFailure, check_possession, signed_bytes
+
+    cert = x509.load_der_x509_certificate(gm_pki.leaves["sm2"].cert_der)
+    # Find a DER signature longer than 64 octets (almost all are 70-72) and cut it to 64.
+    for n in range(20):
+        challenge = f"cut-{n}"
+        der = gm_pki.sign("sm2", signed_bytes(challenge))
+        if len(der) > 64:
+            break
+    import base64
+
+    cut = base64.b64encode(der[:64]).decode()
+    assert check_possession(cert, challenge, cut) is ProofFailure.TRUNCATED
+    assert check_possession(cert, challenge, base64.b64encode(der).decode()) is None
