@@ -12,12 +12,8 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from certificates.legal import (
-    CredentialNotFoundError,
-    CredentialStateError,
-    LegalPersonService,
-    MandateNotFoundError,
-)
+from certificates.errors import CredentialNotFoundError, CredentialStateError, MandateNotFoundError
+from certificates.legal import LegalPersonService
 from certificates.models import CertificateAuthority, Credential, LegalPerson, Mandate
 from common.audit import AuditTrail
 from common.clock import Clock

@@ -17,12 +17,20 @@ from sqlalchemy.orm import Session
 
 from common.clock import Clock
 from common.db import insert_unique
-from common.errors import DomainError, NotFoundError, ValidationError
-from common.uscc import InvalidUsccError, parse_uscc
+from common.errors import ValidationError
 
+from .errors import (
+    CredentialNotFoundError,
+    CredentialStateError,
+    DuplicateLegalPersonError,
+    LegalPersonNotFoundError,
+    MandateError,
+    MandateNotFoundError,
+)
 from .models import Credential, LegalPerson, Mandate
 from .signatures import describe
 from .trust import CertificateRejectedError, RejectionReason, ValidatedCertificate
+from .uscc import InvalidUsccError, parse_uscc
 
 # Policy: a mandate is never open-ended; three years covers a typical agency contract
 # and forces a periodic review.
@@ -30,41 +38,6 @@ MAX_MANDATE_DAYS = 3 * 366
 _SCOPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 _REG_NO = re.compile(r"^\d{15}$")
 _ADMIN = re.compile(r"^[^\s:][^\r\n]{0,99}$")
-
-
-class LegalPersonNotFoundError(NotFoundError):
-    code = "legal_person_not_found"
-    public_message = "No such legal person."
-
-
-class DuplicateLegalPersonError(DomainError):
-    code = "duplicate_legal_person"
-    public_message = "A legal person with this USCC already exists."
-    status_code = 409
-
-
-class MandateError(ValidationError):
-    code = "invalid_mandate"
-    public_message = "The mandate is not valid."
-
-
-class MandateNotFoundError(NotFoundError):
-    code = "mandate_not_found"
-    public_message = "No active mandate for this legal person."
-
-
-class CredentialNotFoundError(NotFoundError):
-    code = "credential_not_found"
-    public_message = "No such certificate credential."
-
-
-class CredentialStateError(DomainError):
-    """The credential's status does not allow the change (only a flagged credential can
-    be reinstated; a revoked one stays revoked)."""
-
-    code = "credential_state"
-    public_message = "The certificate credential is not in a state that allows this operation."
-    status_code = 409
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,9 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from common.uscc import check_org_code, check_uscc, normalize_org_code
-
 from .der import DerError, decode_value
 from .sm2 import DEFAULT_SIGNER_ID
+from .uscc import check_org_code, check_uscc, normalize_org_code
 
 MAX_SIGNER_ID = 128
 

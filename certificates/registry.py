@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 
 from common.clock import Clock
 from common.db import insert_unique
-from common.errors import DomainError, NotFoundError, ValidationError
+from common.errors import ValidationError
 
+from .errors import CaNotFoundError, DuplicateCaError, InvalidCaBundleError, InvalidCrlError, InvalidProfileError
 from .mapping import DEFAULT_PROFILE, MappingProfile, MappingResult, map_certificate
 from .models import CertificateAuthority
 from .revocation import MAX_CRL_BYTES, CrlError, parse_crl
@@ -38,32 +39,6 @@ from .validation import load_certificate
 MAX_BUNDLE_BYTES = 1024 * 1024
 MAX_BUNDLE_CERTIFICATES = 20
 MAX_URLS = 8
-
-
-class CaNotFoundError(NotFoundError):
-    code = "ca_not_found"
-    public_message = "No such certificate authority."
-
-
-class DuplicateCaError(DomainError):
-    code = "duplicate_ca"
-    public_message = "A certificate authority with this name or these root certificates is already registered."
-    status_code = 409
-
-
-class InvalidCaBundleError(ValidationError):
-    code = "invalid_ca_bundle"
-    public_message = "The PEM bundle is not a valid set of CA certificates."
-
-
-class InvalidCrlError(ValidationError):
-    code = "invalid_crl"
-    public_message = "The CRL is not valid for this certificate authority."
-
-
-class InvalidProfileError(ValidationError):
-    code = "invalid_profile"
-    public_message = "The mapping profile is not valid."
 
 
 def parse_bundle(pem: str | bytes, now: datetime, *, signer_id: str = DEFAULT_SIGNER_ID,

@@ -476,7 +476,7 @@ def _read_profile(profile_file: Any) -> Any:
     try:
         text = profile_file.read()
     except UnicodeDecodeError:
-        from certificates.registry import InvalidProfileError
+        from certificates.errors import InvalidProfileError
 
         raise InvalidProfileError("not utf-8", public_message="The profile file is not UTF-8 JSON.") from None
     return parse_profile(text)
@@ -555,7 +555,8 @@ def ca_enable(ca_id: int, as_json: bool) -> None:
 def crl_load(ca_id: int, crl_file: Any, as_json: bool) -> None:
     """Load a CRL (DER or PEM) for a CA: it must be signed by that CA and not older than
     the CRL it replaces."""
-    from certificates.registry import MAX_CRL_BYTES, InvalidCrlError
+    from certificates.errors import InvalidCrlError
+    from certificates.registry import MAX_CRL_BYTES
 
     data = crl_file.read(MAX_CRL_BYTES + 1)
     if len(data) > MAX_CRL_BYTES:
@@ -610,7 +611,7 @@ def crl_refresh(as_json: bool) -> None:
     """Fetch and store the CRL of every enabled CA that has CRL URLs (run from cron, e.g.
     hourly). Each CA commits on its own; a CA whose fetch fails keeps its last CRL and is
     reported (validation then refetches or fails closed when that CRL goes stale)."""
-    from certificates.registry import InvalidCrlError
+    from certificates.errors import InvalidCrlError
     from certificates.revocation import CrlError
     from common.http import FetchError
 
@@ -665,7 +666,7 @@ def legal_create(uscc: str, name: str, reg_no: str | None, admin: str, as_json: 
 def mandate_grant(agent: str, uscc: str, scopes: tuple[str, ...], days: int, admin: str, as_json: bool) -> None:
     from datetime import timedelta
 
-    from certificates.legal import LegalPersonNotFoundError
+    from certificates.errors import LegalPersonNotFoundError
 
     operations = _admin()
     svc = operations.services
@@ -695,7 +696,7 @@ def mandate_revoke(mandate_id: int, admin: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @transactional
 def mandate_list(uscc: str, as_json: bool) -> None:
-    from certificates.legal import LegalPersonNotFoundError
+    from certificates.errors import LegalPersonNotFoundError
 
     svc = _services()
     person = svc.legal.find_by_uscc(uscc.strip().upper())

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from certificates.legal import LegalPersonService
 from certificates.registry import CaService, TrustedCaCache
+from certificates.service import CertificateLoginService
 from certificates.validation import CertificateValidator
 from common.audit import AuditTrail
 from common.clock import Clock
@@ -290,6 +291,13 @@ class Services:
         if "cas" not in self._cache:
             self._cache["cas"] = CaService(self.session, clock=self.p.clock, cache=self.p.trusted_ca_cache)
         return self._cache["cas"]
+
+    @property
+    def certificate_login(self) -> CertificateLoginService:
+        if "certificate_login" not in self._cache:
+            self._cache["certificate_login"] = CertificateLoginService(
+                self.cas, self.p.validator(), self.legal, production=self.p.settings.production)
+        return self._cache["certificate_login"]
 
     @property
     def legal(self) -> LegalPersonService:

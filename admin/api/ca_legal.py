@@ -9,8 +9,9 @@ import binascii
 from datetime import datetime
 from typing import Any
 
+from certificates.errors import InvalidCrlError
 from certificates.models import LegalPerson
-from certificates.registry import CrlState, InvalidCrlError
+from certificates.registry import CrlState
 
 from ..cas import CaOverview, MappingPreview
 from ..legal import CredentialView, LegalPersonDetail, MandateView

@@ -12,8 +12,7 @@ from urllib.parse import unquote
 
 from flask import redirect, request, session, url_for
 
-from certificates.proof import ProofFailure, check_possession
-from certificates.sm2 import DEFAULT_SIGNER_ID
+from certificates.proof import ProofFailure
 from certificates.trust import CertificateRejectedError, ValidatedCertificate
 from common.crypto import constant_time_equals
 from common.db import db
@@ -88,7 +87,7 @@ def _refuse(iid: str, reason: str, message: str, ca_id: int | None = None) -> An
 def _log_in(validated: ValidatedCertificate, iid: str) -> Any:
     svc = services()
     try:
-        identity = svc.legal.resolve(validated)
+        identity = svc.certificate_login.resolve(validated)
     except CertificateRejectedError as exc:
         # A conflict flags the credentials involved: keep that, then refuse.
         svc.audit.record("certificate.rejected", actor="anonymous", outcome="denied", reason=exc.reason.value,
@@ -110,14 +109,6 @@ def _log_in(validated: ValidatedCertificate, iid: str) -> Any:
                  "legal_person_created": identity.created}), target)
 
 
-def _validate(leaf: bytes, chain: list[bytes]) -> ValidatedCertificate:
-    svc = services()
-    return provider().validator().validate(
-        leaf, chain, svc.cas.trusted(), production=provider().settings.production,
-        disabled_cas=svc.cas.disabled(),
-    )
-
-
 @bp.get("/login/certificate")
 def certificate_login() -> Any:
     return _page(request.args.get("interaction", ""))
@@ -136,20 +127,11 @@ def certificate_login_submit() -> Any:
     pem = request.form.get("certificate", "").encode()[:MAX_PEM]
     chain = _PEM_BLOCK.findall(request.form.get("chain", "").encode()[:MAX_PEM])
     try:
-        validated = _validate(pem, chain)
+        validated = services().certificate_login.validate(pem, chain)
     except CertificateRejectedError as exc:
         log.warning("certificate login refused", extra={"result": exc.reason.value})
         return _refuse(iid, exc.reason.value, _rejected(exc))
-    profile = validated.ca.profile
-    # Only to name a signer-ID mismatch (GB/T 32918.2 §5.5): every ID a registered CA
-    # uses, for its holders or for its own signatures. A CA registered with its own ID but
-    # the default for its holders, whose holders sign with the CA's ID, then shows up as
-    # "sm2_signer_id" in the trail rather than as a wrong signature.
-    known_ids = (DEFAULT_SIGNER_ID, *(i for ca in services().cas.trusted()
-                                      for i in (ca.profile.sm2_holder_signer_id, ca.profile.sm2_signer_id)))
-    failure = check_possession(
-        validated.certificate, challenge, request.form.get("signature", ""),
-        signer_id=profile.sm2_holder_signer_id, other_ids=known_ids)
+    failure = services().certificate_login.check_proof(validated, challenge, request.form.get("signature", ""))
     if failure is not None:
         log.warning("certificate login refused", extra={"result": failure.value, "adapter": validated.ca.name})
         return _refuse(iid, failure.value, _proof_message(failure), validated.ca.ca_id)
@@ -187,7 +169,7 @@ def certificate_login_mtls() -> Any:
     if not blocks:
         return _refuse(iid, "no_client_certificate", translate("cert.no_client_certificate", locale()))
     try:
-        validated = _validate(blocks[0], blocks[1:])
+        validated = services().certificate_login.validate(blocks[0], blocks[1:])
     except CertificateRejectedError as exc:
         log.warning("certificate login refused", extra={"result": exc.reason.value})
         return _refuse(iid, exc.reason.value, _rejected(exc))

@@ -23,10 +23,10 @@ from certificates.mapping import MappingProfile, Source
 from certificates.models import Credential, LegalPerson, Mandate
 from certificates.registry import CaService
 from certificates.trust import CertificateRejectedError, RejectionReason, ValidatedCertificate
+from certificates.uscc import org_code_check_character, uscc_check_character
 from certificates.validation import CertificateValidator
 from common.db import db
 from common.errors import ValidationError
-from common.uscc import org_code_check_character, uscc_check_character
 from idp.models import Account
 from tests.support.pki import PRIVATE_OID, issue_leaf, make_crl, printable, set_of, three_provinces
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from common.uscc import check_uscc
+from certificates.uscc import check_uscc
 from tests.support.gm_pki import (
     COMPANY,
     COMPANY2,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.uscc import (
+from certificates.uscc import (
     ALPHABET,
     InvalidUsccError,
     check_org_code,

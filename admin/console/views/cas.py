@@ -12,7 +12,7 @@ from flask import request, url_for
 
 from admin.cas import MappingPreview
 from admin.roles import Permission
-from certificates.registry import CaNotFoundError, DuplicateCaError
+from certificates.errors import CaNotFoundError, DuplicateCaError
 from certificates.trust import CertificateRejectedError
 from common.db import db
 from common.errors import ValidationError

@@ -9,7 +9,7 @@ from typing import Any
 from flask import request, url_for
 
 from admin.roles import Permission
-from certificates.legal import CredentialNotFoundError, LegalPersonNotFoundError, MandateNotFoundError
+from certificates.errors import CredentialNotFoundError, LegalPersonNotFoundError, MandateNotFoundError
 from common.db import db
 from common.errors import NotFoundError
 
