@@ -144,7 +144,8 @@ def create_app(
     if settings.create_keys_on_start:
         _ensure_signing_keys(app, provider)
 
-    app.extensions["yiwang.server"] = build_server(request_services, settings.issuer, endpoint_urls(settings.issuer))
+    app.extensions["yiwang.server"] = build_server(request_services, settings.issuer, endpoint_urls(settings.issuer),
+                                                   provider.settings.features)
 
     from idp.views import bp as idp_bp
 

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from admin.audit import AlertThresholds
+from idp.protocol import Features
 from idp.settings import IdpSettings
 from realname.settings import RealnameSettings
 
@@ -165,6 +166,16 @@ class Settings(BaseSettings):
         description="Comma-separated IP addresses of the proxies allowed to set the client-certificate header; "
         "the header from any other peer is ignored.",
     )
+    # Optional protocol features (issue 11): each switches its endpoint, its discovery
+    # metadata and its server registration together.
+    feature_introspection: bool = Field(True, description="Token introspection (RFC 7662) at /introspect.")
+    feature_revocation: bool = Field(True, description="Token revocation (RFC 7009) at /revoke.")
+    feature_client_credentials: bool = Field(
+        True, description="The client_credentials grant (RFC 6749 §4.4) for machine-to-machine tokens.")
+    feature_frontchannel_logout: bool = Field(
+        True, description="OpenID Connect Front-Channel Logout 1.0 (iframes on the logout page).")
+    feature_backchannel_logout: bool = Field(
+        True, description="OpenID Connect Back-Channel Logout 1.0 (logout tokens POSTed to portals).")
 
     # Real-name verification (issue 3).
     registry_adapter: Literal["local", "http"] = Field(
@@ -366,6 +377,12 @@ class Settings(BaseSettings):
             production=self.is_production,
             client_cert_header=self.client_cert_header,
             client_cert_proxies=tuple(p.strip() for p in self.client_cert_proxies.split(",") if p.strip()),
+            features=Features(
+                introspection=self.feature_introspection, revocation=self.feature_revocation,
+                client_credentials=self.feature_client_credentials,
+                frontchannel_logout=self.feature_frontchannel_logout,
+                backchannel_logout=self.feature_backchannel_logout,
+            ),
         )
 
     def realname_settings(self) -> RealnameSettings:

@@ -328,8 +328,10 @@ def validate_claim_policy(
 
 class ClientService:
     def __init__(self, session: Session, *, clock: Clock, hasher: KeyedHasher, production: bool,
-                 fetch: Fetcher = http_fetch) -> None:
+                 fetch: Fetcher = http_fetch, grant_types: tuple[str, ...] = GRANT_TYPES) -> None:
         self._session = session
+        # The grant types switched on (idp.protocol.Features).
+        self._grant_types = grant_types
         self._clock = clock
         self._hasher = hasher
         self._production = production
@@ -416,7 +418,7 @@ class ClientService:
             raise InvalidClientMetadataError("name length", public_message="A client name has 1-200 characters.")
         grant_types = list(dict.fromkeys(grant_types or ["authorization_code", "refresh_token"]))
         for g in grant_types:
-            if g not in GRANT_TYPES:
+            if g not in self._grant_types:
                 raise InvalidClientMetadataError(g, public_message=f"Unsupported grant type: {g}.")
         method = token_endpoint_auth_method or (PUBLIC_METHOD if public else SECRET_METHODS[0])
         if method not in AUTH_METHODS:

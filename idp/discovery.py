@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .claims import SCOPE_CLAIMS
-from .protocol import AUTH_METHODS, SUPPORTED_SCOPES
+from .protocol import AUTH_METHODS, SUPPORTED_SCOPES, Features
 
 ENDPOINTS = {
     "authorization": "/authorize",
@@ -24,12 +24,13 @@ def endpoint_urls(issuer: str) -> dict[str, str]:
     return {name: issuer + path for name, path in ENDPOINTS.items()}
 
 
-def provider_metadata(issuer: str, acr_values: tuple[str, ...]) -> dict[str, Any]:
+def provider_metadata(issuer: str, acr_values: tuple[str, ...], features: Features | None = None) -> dict[str, Any]:
+    features = features or Features()
     urls = endpoint_urls(issuer)
     auth_methods = list(AUTH_METHODS)
     claims = sorted({"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid"}
                     | {c for cs in SCOPE_CLAIMS.values() for c in cs})
-    return {
+    metadata = {
         "issuer": issuer,
         "authorization_endpoint": urls["authorization"],
         "token_endpoint": urls["token"],
@@ -42,7 +43,7 @@ def provider_metadata(issuer: str, acr_values: tuple[str, ...]) -> dict[str, Any
         # Profile: code flow only (RFC 9700 §2.1.2: no implicit, no hybrid).
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": list(features.grant_types()),
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],
         "userinfo_signing_alg_values_supported": [],
@@ -68,3 +69,16 @@ def provider_metadata(issuer: str, acr_values: tuple[str, ...]) -> dict[str, Any
         "frontchannel_logout_session_supported": True,
         "require_pushed_authorization_requests": False,
     }
+    # A switched-off feature is not advertised at all (RFC 8414 §2: absent means unsupported).
+    off: list[str] = []
+    if not features.introspection:
+        off += ["introspection_endpoint", "introspection_endpoint_auth_methods_supported"]
+    if not features.revocation:
+        off += ["revocation_endpoint", "revocation_endpoint_auth_methods_supported"]
+    if not features.backchannel_logout:
+        off += ["backchannel_logout_supported", "backchannel_logout_session_supported"]
+    if not features.frontchannel_logout:
+        off += ["frontchannel_logout_supported", "frontchannel_logout_session_supported"]
+    for key in off:
+        metadata.pop(key)
+    return metadata

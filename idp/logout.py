@@ -81,7 +81,11 @@ class LogoutService:
         production: bool,
         post: FormPoster = http_post_form,
         audit: AuditTrail | None = None,
+        frontchannel: bool = True,
+        backchannel: bool = True,
     ) -> None:
+        self._frontchannel = frontchannel
+        self._backchannel = backchannel
         self._session = session
         self._clock = clock
         self._tokens = tokens
@@ -107,7 +111,9 @@ class LogoutService:
 
     def schedule_backchannel(self, sso: SsoSession) -> list[LogoutDelivery]:
         """One pending delivery per client of the session that registered a
-        back-channel logout URI. Flushes."""
+        back-channel logout URI (none when the feature is off). Flushes."""
+        if not self._backchannel:
+            return []
         now = self._clock.now()
         rows = []
         for client_id in sso.clients:
@@ -129,7 +135,10 @@ class LogoutService:
         return rows
 
     def frontchannel_urls(self, sso: SsoSession) -> list[str]:
-        """Front-Channel Logout §3: the client's URI with iss and sid."""
+        """Front-Channel Logout §3: the client's URI with iss and sid (none when the
+        feature is off)."""
+        if not self._frontchannel:
+            return []
         urls = []
         for client_id in sso.clients:
             client = self._client(client_id)

@@ -7,6 +7,7 @@ and the CLI all read them from here. Pure: no framework imports.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 # RFC 6749 §4.1, §6, §4.4.
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -22,6 +23,22 @@ AUTH_METHODS = (*CONFIDENTIAL_METHODS, PUBLIC_METHOD)
 ADMIN_SCOPE = "admin"
 SUPPORTED_SCOPES = ("openid", "profile", "phone", "offline_access", "legal_person", "realname", "id_number",
                     ADMIN_SCOPE)
+
+@dataclass(frozen=True)
+class Features:
+    """Optional protocol features, each switching its route, its discovery metadata and
+    its server registration together (in the way node-oidc-provider's ``features``
+    do). Off means the endpoint answers 404 and discovery does not mention it."""
+
+    introspection: bool = True  # RFC 7662
+    revocation: bool = True  # RFC 7009
+    client_credentials: bool = True  # RFC 6749 §4.4
+    frontchannel_logout: bool = True  # OIDC Front-Channel Logout 1.0
+    backchannel_logout: bool = True  # OIDC Back-Channel Logout 1.0
+
+    def grant_types(self) -> tuple[str, ...]:
+        return tuple(g for g in GRANT_TYPES if g != "client_credentials" or self.client_credentials)
+
 
 # RFC 7636 §4.1 (code_verifier) and §4.2 (an S256 code_challenge is base64url of 32 octets,
 # 43 characters, within the same syntax): unreserved characters, 43-128 of them.

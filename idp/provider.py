@@ -160,7 +160,7 @@ class Services:
         if "clients" not in self._cache:
             self._cache["clients"] = ClientService(
                 self.session, clock=self.p.clock, hasher=self.p.hasher, production=self.p.settings.production,
-                fetch=self.p.http_fetch,
+                fetch=self.p.http_fetch, grant_types=self.p.settings.features.grant_types(),
             )
         return self._cache["clients"]
 
@@ -241,6 +241,8 @@ class Services:
                 production=s.production,
                 post=self.p.http_post,
                 audit=self.audit,
+                frontchannel=s.features.frontchannel_logout,
+                backchannel=s.features.backchannel_logout,
             )
         return self._cache["logout"]
 

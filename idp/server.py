@@ -590,15 +590,20 @@ class Revocation(RevocationEndpoint):
                          details={"token_type": kind, **details})
 
 
-def build_server(services: Callable[[], Services], issuer: str, endpoints: dict[str, str]) -> YiwangServer:
+def build_server(services: Callable[[], Services], issuer: str, endpoints: dict[str, str],
+                 features: protocol.Features | None = None) -> YiwangServer:
+    features = features or protocol.Features()
     server = YiwangServer(services, issuer)
     server.register_grant(CodeGrant, [lambda grant: grant.register_hook("after_validate_token_request", validate_code_verifier)])
     server.register_grant(RefreshGrant)
-    server.register_grant(ClientCredentialsGrant)
+    if features.client_credentials:
+        server.register_grant(ClientCredentialsGrant)
     server.register_client_auth_method(
         PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT(services, issuer, endpoints["token"])
     )
-    server.register_endpoint(Introspection)
-    server.register_endpoint(Revocation)
+    if features.introspection:
+        server.register_endpoint(Introspection)
+    if features.revocation:
+        server.register_endpoint(Revocation)
     return server
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .protocol import Features
 
 
 @dataclass(frozen=True)
@@ -31,3 +33,4 @@ class IdpSettings:
     production: bool = False
     client_cert_header: str | None = None
     client_cert_proxies: tuple[str, ...] = ()
+    features: Features = field(default_factory=Features)

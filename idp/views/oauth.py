@@ -323,8 +323,15 @@ def signing_key_unavailable(exc: SigningKeyUnavailableError) -> Any:
 _JSON_ENDPOINTS = frozenset({"idp.token", "idp.introspect", "idp.revoke", "idp.userinfo", "idp.jwks"})
 
 
+def _feature_off(name: str) -> Any:
+    """A switched-off feature (idp.protocol.Features) is not there: 404, as for any path."""
+    return jsonify({"error": "not_found"}), 404
+
+
 @bp.post("/introspect")
 def introspect() -> Any:
+    if not provider().settings.features.introspection:
+        return _feature_off("introspection")
     response = oauth_server().create_endpoint_response("introspection")
     db.session.commit()
     return response
@@ -332,6 +339,8 @@ def introspect() -> Any:
 
 @bp.post("/revoke")
 def revoke() -> Any:
+    if not provider().settings.features.revocation:
+        return _feature_off("revocation")
     response = oauth_server().create_endpoint_response("revocation")
     db.session.commit()
     return response
@@ -414,7 +423,7 @@ def userinfo() -> Any:
 @bp.get("/.well-known/openid-configuration")
 @bp.get("/.well-known/oauth-authorization-server")
 def discovery() -> Any:
-    resp = jsonify(provider_metadata(provider().settings.issuer, LEVELS))
+    resp = jsonify(provider_metadata(provider().settings.issuer, LEVELS, provider().settings.features))
     resp.headers["Cache-Control"] = "public, max-age=3600"
     resp.headers["Access-Control-Allow-Origin"] = "*"
     return resp
