@@ -1,6 +1,6 @@
-"""The `certificates` operator commands (config/cli.py) against the test app and real
-PostgreSQL: register CAs from PEM files, list, disable/enable, load CRLs, and map a
-certificate with its trail. Each command is one transaction; refusals exit 2 with the
+"""The `certificates` operator commands (config/cli/certificates.py) against the test app
+and real PostgreSQL: register CAs from PEM files, list, disable/enable, load CRLs, and map
+a certificate with its trail. Each command is one transaction; refusals exit 2 with the
 reason and write nothing. Issue 4 "CLI"."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Operator CLI (config/cli.py) against the test app and real PostgreSQL: each command
+"""Operator CLI (config/cli/) against the test app and real PostgreSQL: each command
 is one transaction; bad input exits non-zero with a clear message and writes nothing."""
 
 from __future__ import annotations
