@@ -27,6 +27,7 @@ from realname.settings import RealnameSettings
 from realname.sms import ConsoleSender, HttpSmsSender, SmsSender
 
 from .accounts import AccountService
+from .authorization import AuthorizationFlow
 from .catalogue import derived_claims
 from .clients import ClientCache, ClientService, Fetcher, RegisteredClient
 from .consent import ConsentService
@@ -212,6 +213,12 @@ class Services:
                 self.session, clock=self.p.clock, ttl_days=self.p.settings.consent_ttl_days
             )
         return self._cache["consents"]
+
+    @property
+    def authorization(self) -> AuthorizationFlow:
+        if "authorization" not in self._cache:
+            self._cache["authorization"] = AuthorizationFlow(self)
+        return self._cache["authorization"]
 
     @property
     def issuance(self) -> IssuanceService:

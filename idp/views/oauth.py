@@ -13,18 +13,16 @@ from flask import Response, jsonify, make_response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from common.db import db
-from common.errors import DomainError
 
 from ..assurance import LEVELS
-from ..authorize import AuthorizationError, AuthorizationRequest, decide, parse_request, response_mode_of
+from ..authorization import Interaction, RefuseToClient, ShowPage
+from ..authorize import AuthorizationError, AuthorizationRequest, parse_request, response_mode_of
 from ..claims import select_claims
-from ..clients import ADMIN_SCOPE
 from ..discovery import ENDPOINTS, provider_metadata
 from ..errors import SigningKeyUnavailableError
-from ..models import Account
-from ..release import ConsentChoices, ConsentState, choices, released, requested_claims
+from ..release import ConsentChoices, ConsentState
 from ..server import StoredAuthorizationRequest
-from ..tokens import AuthorizationCode, InvalidTokenError
+from ..tokens import InvalidTokenError
 from . import bp
 from ._web import (
     InteractionThrottledError,
@@ -120,7 +118,8 @@ def _consent_grant(params: MultiDict[str, str]) -> Any:
 
 
 def handle_authorization(params: MultiDict[str, str], interaction_id: str | None, record: dict[str, Any] | None) -> Any:
-    svc = services()
+    """Validate with Authlib and ``idp.authorize``, let ``idp.authorization`` decide once,
+    render what it decided."""
     prov = provider()
     now = prov.clock.timestamp()
     try:
@@ -131,115 +130,33 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
         if exc.redirect_uri:
             return redirect_error(exc.redirect_uri, response_mode_of(params), params.get("state"), exc.error)
         return _error_page(exc.error)
-    client = grant.request.client
     redirect_uri = grant.redirect_uri
     try:
-        req = parse_request(params, client, redirect_uri, grant.request.scope or "",
+        req = parse_request(params, grant.request.client, redirect_uri, grant.request.scope or "",
                             admin_max_auth_age=prov.settings.admin_max_auth_age)
     except AuthorizationError as exc:
         return redirect_error(redirect_uri, response_mode_of(params), params.get("state"), exc.error, exc.description)
-
-    session = svc.sessions.get(sso_cookie())
-    account = svc.session.get(Account, session.account_id) if session else None
-    if account is not None and account.status != "active":
-        session, account = None, None
-    created_at = record["created_at"] if record else now
-    fresh = bool(session and record and session.auth_time >= created_at)
-
-    hint_subject, hint_invalid = None, False
-    if req.id_token_hint:
-        # OIDC Core §3.1.2.1: only an ID token we issued is a hint (not an access token).
-        claims = svc.tokens.decode_id_token(req.id_token_hint)
-        if claims is None or claims.get("aud") not in (client.client_id, [client.client_id]):
-            hint_invalid = True
-        else:
-            hint_subject = claims.get("sub")
-    session_subject = svc.subject(session.subject_seed, client) if session else None
-    scopes = req.scope.split()
-    consent_now = bool(record and record.get("consent_done"))
-    requested, state, offer = consent_offer(req, account.id) if account else (set(), ConsentState(), None)
-    try:
-        decision = decide(
-            req,
-            session=session,
-            session_level=svc.session_acr(account.id, session.amr) if account and session else None,
-            session_subject=session_subject,
-            hint_subject=hint_subject,
-            hint_invalid=hint_invalid,
-            fresh_login=fresh,
-            # Issue 5: consent is settled when no requested claim awaits a decision, or the
-            # citizen decided in this very authorization (sensitive claims, prompt=consent).
-            # Issue 17: the admin scope is approved explicitly in every authorization.
-            consent_granted=offer is not None and (not offer.pending or consent_now)
-            and (ADMIN_SCOPE not in scopes or consent_now),
-            consent_given_now=consent_now,
-            now=now,
-        )
-    except AuthorizationError as exc:
-        if interaction_id:
-            drop_interaction(interaction_id)
-        db.session.commit()
-        return redirect_error(req.redirect_uri, req.response_mode, req.state, exc.error, exc.description)
-
-    def park() -> str:
-        """The pending interaction for the next page; raises ``InteractionThrottledError``."""
-        return interaction_id or save_interaction(params, created_at=now)
-
-    if decision.action in ("login", "consent", "stepup"):
+    interaction = None
+    if record is not None:
+        interaction = Interaction(created_at=record["created_at"], consent_done=bool(record.get("consent_done")),
+                                  confirmed=frozenset(record.get("confirmed") or ()),
+                                  acting_for=record.get("acting_for"))
+    outcome = services().authorization.decide(req, sso_cookie(), interaction, now)
+    if isinstance(outcome, ShowPage):
         try:
-            interaction_id = park()
+            interaction_id = interaction_id or save_interaction(params, created_at=now)
         except InteractionThrottledError:
             # RFC 6749 §4.1.2.1: client and redirect URI are verified, so the client hears it.
             return redirect_error(req.redirect_uri, req.response_mode, req.state, "temporarily_unavailable")
-        target = {"login": "idp.login", "consent": "idp.consent", "stepup": "idp.stepup"}[decision.action]
+        target = {"login": "idp.login", "consent": "idp.consent", "stepup": "idp.stepup",
+                  "act_as": "idp.act_as"}[outcome.page]
         return redirect(url_for(target, interaction=interaction_id), code=303 if request.method == "POST" else 302)
-
-    if session is None or account is None:  # pragma: no cover - decide() demands a login first
-        return _error_page("server_error", 500)
-    # Issue 4, agents (经办人): a citizen with mandates who is asked for legal-person
-    # claims picks whom to act as; the choice belongs to this authorization request.
-    subject_account, context = account, dict(session.context)
-    if "legal_person" in scopes and account.kind == "person":
-        choice = (record or {}).get("acting_for")
-        if choice is None and "none" not in req.prompt and svc.legal.active_for(account.id):
-            try:
-                interaction_id = park()
-            except InteractionThrottledError:
-                return redirect_error(req.redirect_uri, req.response_mode, req.state, "temporarily_unavailable")
-            return redirect(url_for("idp.act_as", interaction=interaction_id), code=303 if request.method == "POST" else 302)
-        if isinstance(choice, int):
-            try:
-                acting = svc.legal.get_active(account.id, choice)
-            except DomainError:
-                # The mandate ended while the user was choosing: ask again.
-                return redirect(url_for("idp.act_as", interaction=interaction_id), code=302)
-            subject_account = svc.accounts.get(acting.legal_person_account_id)
-            context.update(agent_seed=account.subject_seed, mandate_id=acting.mandate_id)
-    code = svc.tokens.issue_code(
-        AuthorizationCode(
-            client_id=client.client_id,
-            redirect_uri=req.redirect_uri,
-            scope=req.scope,
-            account_id=subject_account.id,
-            subject_seed=subject_account.subject_seed,
-            code_challenge=req.code_challenge,
-            code_challenge_method=req.code_challenge_method,
-            auth_time=session.auth_time,
-            acr=decision.acr,
-            amr=session.amr,
-            sid=session.sid,
-            nonce=req.nonce,
-            claims_request=req.claims_request,
-            # requested ∩ policy ∩ (remembered consent ∪ statutory), plus sensitive
-            # claims confirmed in this authorization only.
-            claims=sorted(released(client, requested, state, set((record or {}).get("confirmed") or ()))),
-            context=context or None,
-        )
-    )
     if interaction_id:
         drop_interaction(interaction_id)
     db.session.commit()
-    out = [("code", code)]
+    if isinstance(outcome, RefuseToClient):
+        return redirect_error(req.redirect_uri, req.response_mode, req.state, outcome.error, outcome.description)
+    out = [("code", outcome.code)]
     if req.state is not None:
         out.append(("state", req.state))
     return _authorization_response(req.redirect_uri, req.response_mode, out)
@@ -262,13 +179,10 @@ def authorize_resume() -> Any:
 
 
 def consent_offer(req: AuthorizationRequest, account_id: int) -> tuple[set[str], ConsentState, ConsentChoices]:
-    """The claims this request asks for (after the client's policy), the citizen's
-    remembered decisions, and what the consent page must ask now. With prompt=consent
-    (OIDC Core §3.1.2.1) every claim is asked again."""
-    requested = requested_claims(req.client, req.scope, req.claims_request)
-    state = services().consents.state(account_id, req.client.client_id)
-    offer = choices(req.client, requested, ConsentState() if "consent" in req.prompt else state)
-    return requested, state, offer
+    """(requested claims, remembered decisions, what the consent page asks now):
+    ``AuthorizationFlow.consent_offer``."""
+    offer = services().authorization.consent_offer(req, account_id)
+    return offer.requested, offer.state, offer.choices
 
 
 def mark_consent_done(iid: str, record: dict[str, Any], confirmed: set[str]) -> None:
