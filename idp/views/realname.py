@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import make_response, redirect, request, session, url_for
+from flask import make_response, redirect, request, url_for
 from markupsafe import Markup
 
-from common.crypto import constant_time_equals, random_token
 from common.db import db
 from common.errors import DomainError
 from realname.errors import (
@@ -37,25 +36,28 @@ from ..i18n import error_text, translate
 from ..login import LoginRequest
 from ..models import Account
 from ..passwords import WeakPasswordError, validate_password
+from ..pending_steps import REGISTRATION, SECOND_FACTOR
 from . import bp
 from ._web import (
     allow_form_target,
-    browser_id,
     check_csrf,
     client_ip,
     complete_login,
     deliver_logouts,
+    drop_step,
     load_interaction,
+    load_step,
     locale,
     provider,
     render,
+    save_step,
     services,
     set_sso_cookie,
     sso_cookie,
+    update_step,
 )
 from .oauth import pending_request
 
-PENDING_TTL = 600
 MFA_MAX_FAILURES = 5
 
 
@@ -77,36 +79,6 @@ def _masked_phone(phone: str) -> str:
 
 def _next_after(iid: str | None) -> str:
     return url_for("idp.authorize_resume", interaction=iid) if iid else url_for("idp.account")
-
-
-def _put(kind: str, data: dict[str, Any]) -> str:
-    """Park a step of a multi-page flow, encrypted, bound to this browser."""
-    pid = random_token(24)
-    data = dict(data, bid=browser_id())
-    blob = provider().cipher.encrypt(json.dumps(data), f"pending.{kind}")
-    provider().store.set(f"pending:{kind}:{pid}", blob.encode(), PENDING_TTL)
-    return pid
-
-
-def _get(kind: str, pid: str | None) -> dict[str, Any] | None:
-    if not pid or len(pid) > 64:
-        return None
-    raw = provider().store.get(f"pending:{kind}:{pid}")
-    if raw is None:
-        return None
-    data: dict[str, Any] = json.loads(provider().cipher.decrypt(raw.decode(), f"pending.{kind}"))
-    if not constant_time_equals(data.get("bid", ""), session.get("bid", "")):
-        return None
-    return data
-
-
-def _update(kind: str, pid: str, data: dict[str, Any]) -> None:
-    blob = provider().cipher.encrypt(json.dumps(data), f"pending.{kind}")
-    provider().store.set(f"pending:{kind}:{pid}", blob.encode(), PENDING_TTL)
-
-
-def _drop(kind: str, pid: str) -> None:
-    provider().store.delete(f"pending:{kind}:{pid}")
 
 
 def _send_sms(purpose: str, target: str, phone: str) -> str | None:
@@ -192,13 +164,13 @@ def register_submit() -> Any:
     except (VerificationFailedError, VerificationThrottledError) as exc:
         db.session.commit()  # the audit event only
         return again(exc.status_code if isinstance(exc, VerificationThrottledError) else 400, _err(exc))
-    pid = _put("register", {
+    pid = save_step(REGISTRATION, {
         "name": name, "id_number": rid.number, "phone": phone, "username": username,
         "password_hash": svc.p.passwords.hash(password), "interaction": iid,
     })
     failure = _send_sms("register", pid, phone)
     if failure:
-        _drop("register", pid)
+        drop_step(REGISTRATION, pid)
         db.session.commit()  # the registry check's audit event
         return again(429 if failure == "otp_throttled" else 503, _msg(failure))
     db.session.commit()  # the throttling counters only; no account yet
@@ -208,7 +180,7 @@ def register_submit() -> Any:
 @bp.get("/register/confirm")
 def register_confirm() -> Any:
     pid = request.args.get("pending", "")
-    data = _get("register", pid)
+    data = load_step(REGISTRATION, pid)
     if data is None:
         return render("idp/error.html", 400, error="registration_expired")
     return render("idp/register_confirm.html", pending=pid, masked_phone=_masked_phone(data["phone"]), error=None)
@@ -217,7 +189,7 @@ def register_confirm() -> Any:
 @bp.post("/register/confirm")
 def register_confirm_submit() -> Any:
     pid = request.form.get("pending", "")
-    data = _get("register", pid)
+    data = load_step(REGISTRATION, pid)
     if data is None:
         return render("idp/error.html", 400, error="registration_expired")
     page: dict[str, Any] = {"pending": pid, "masked_phone": _masked_phone(data["phone"])}
@@ -252,7 +224,7 @@ def register_confirm_submit() -> Any:
         svc.realname.bind_phone(identity, data["phone"], client_ip=client_ip())
     except (RegistryUnavailableError, VerificationThrottledError):
         pass  # the phone stays verified by SMS but unbound; the account page offers a retry
-    _drop("register", pid)
+    drop_step(REGISTRATION, pid)
     return complete_login(LoginRequest(
         account_id=account.id, subject_seed=account.subject_seed, methods=("pwd", "sms"), path="registration",
         cookie=sso_cookie(), ip=client_ip()), _next_after(data.get("interaction") or None))
@@ -262,7 +234,7 @@ def _registration_taken(pid: str, data: dict[str, Any]) -> Any:
     """Nothing was created: the registration form again, filled in with what the citizen
     typed (all but the password), one message for every kind of duplicate and a way to log
     in. The pending step ends: its code is used, and another try needs a new proof."""
-    _drop("register", pid)
+    drop_step(REGISTRATION, pid)
     services().audit.record("account.register", actor="anonymous", outcome="denied", reason="duplicate",
                             ip=client_ip())
     db.session.commit()  # the audit event only
@@ -277,7 +249,7 @@ def _registration_taken(pid: str, data: dict[str, Any]) -> Any:
 
 def start_second_factor(account_id: int, iid: str | None, *, stepup: bool) -> Any:
     """Send the browser to the second-factor page for this account."""
-    pid = _put("mfa", {"account_id": account_id, "interaction": iid or "", "stepup": stepup, "failures": 0})
+    pid = save_step(SECOND_FACTOR, {"account_id": account_id, "interaction": iid or "", "stepup": stepup, "failures": 0})
     return _see_other(url_for("idp.mfa", pending=pid))
 
 
@@ -313,7 +285,7 @@ def _mfa_page(pid: str, data: dict[str, Any], status: int = 200, error: str | No
 @bp.get("/login/mfa")
 def mfa() -> Any:
     pid = request.args.get("pending", "")
-    data = _get("mfa", pid)
+    data = load_step(SECOND_FACTOR, pid)
     if data is None:
         return render("idp/error.html", 400, error="login_expired")
     return _mfa_page(pid, data)
@@ -322,7 +294,7 @@ def mfa() -> Any:
 @bp.post("/login/mfa")
 def mfa_submit() -> Any:
     pid = request.form.get("pending", "")
-    data = _get("mfa", pid)
+    data = load_step(SECOND_FACTOR, pid)
     if data is None:
         return render("idp/error.html", 400, error="login_expired")
     if not check_csrf():
@@ -330,7 +302,7 @@ def mfa_submit() -> Any:
     svc = services()
     account = svc.session.get(Account, data["account_id"])
     if account is None or account.status != "active":
-        _drop("mfa", pid)
+        drop_step(SECOND_FACTOR, pid)
         return render("idp/error.html", 400, error="login_expired")
     if request.form.get("action") == "send_sms":
         phone = svc.accounts.phone_of(account)
@@ -344,7 +316,7 @@ def mfa_submit() -> Any:
         # Issue 17: one per-account count of wrong codes, whatever the pending login.
         svc.accounts.check_second_factor_allowed(account.id)
     except SecondFactorLockedError:
-        _drop("mfa", pid)
+        drop_step(SECOND_FACTOR, pid)
         svc.audit.record("mfa.failure", actor=f"account:{account.id}", outcome="denied", reason="locked",
                          ip=client_ip())
         db.session.commit()
@@ -360,11 +332,11 @@ def mfa_submit() -> Any:
                          ip=client_ip(), details={"attempt": data["failures"]})
         db.session.commit()
         if too_many:
-            _drop("mfa", pid)
+            drop_step(SECOND_FACTOR, pid)
             return render("idp/error.html", 401, error="too_many_attempts")
-        _update("mfa", pid, data)
+        update_step(SECOND_FACTOR, pid, data)
         return _mfa_page(pid, data, 401, _msg("bad_code"))
-    _drop("mfa", pid)
+    drop_step(SECOND_FACTOR, pid)
     svc.accounts.clear_second_factor_failures(account.id)
     svc.audit.record("mfa.success", actor=f"account:{account.id}", ip=client_ip(),
                      details={"factor": used, "stepup": bool(data.get("stepup"))})
