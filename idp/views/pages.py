@@ -39,7 +39,7 @@ from ._web import (
     take_step,
 )
 from .oauth import _origin, _with_params, consent_offer, mark_consent_done, pending_request, redirect_error
-from .realname import start_second_factor
+from .second_factor import start_second_factor
 
 
 def _see_other(location: str) -> Any:
