@@ -1,12 +1,10 @@
-"""Request helpers shared by the views: services, CSRF, locale, cookies, interactions."""
+"""Request helpers shared by the views: services, CSRF, locale, cookies, pending steps."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from cryptography.exceptions import InvalidTag
 from flask import current_app, g, render_template, request, session
 from werkzeug.datastructures import MultiDict
 
@@ -18,10 +16,9 @@ from common.throttle import Throttle
 from ..authorize import PARAMETER_LIMITS
 from ..i18n import choose_locale, translate
 from ..login import LoginRequest
+from ..pending_steps import INTERACTION, PendingStepStore, StepKind
 from ..provider import Provider, Services
 from ..server import YiwangServer, request_services
-
-INTERACTION_TTL = 900
 
 
 def provider() -> Provider:
@@ -156,7 +153,7 @@ def clear_sso_cookie(response: Any) -> None:
     )
 
 
-# -- pending authorization requests ---------------------------------------------------
+# -- pending steps: authorization requests, registrations, second factors, logouts ---
 
 
 class InteractionThrottledError(DomainError):
@@ -167,11 +164,32 @@ class InteractionThrottledError(DomainError):
     status_code = 429
 
 
-def _put_interaction(iid: str, record: dict[str, Any]) -> None:
-    # Encrypted like every other pending step (login_hint and id_token_hint are personal
-    # data), bound to its id so one record cannot be swapped for another.
-    blob = provider().cipher.encrypt(json.dumps(record), f"interaction.{iid}")
-    provider().store.set(f"interaction:{iid}", blob.encode(), INTERACTION_TTL)
+def pending_steps() -> PendingStepStore:
+    prov = provider()
+    return PendingStepStore(prov.store, prov.cipher)
+
+
+def save_step(kind: StepKind, data: dict[str, Any]) -> str:
+    """Park a step of a multi-page flow for this browser (``idp.pending_steps``)."""
+    return pending_steps().save(kind, data, browser=browser_id())
+
+
+def load_step(kind: StepKind, step_id: str | None) -> dict[str, Any] | None:
+    """The step, only for the browser that started it (a browser without a ``bid`` has none)."""
+    return pending_steps().load(kind, step_id, browser=str(session.get("bid", "")))
+
+
+def take_step(kind: StepKind, step_id: str | None) -> dict[str, Any] | None:
+    """Load and end a single-use step."""
+    return pending_steps().take(kind, step_id, browser=str(session.get("bid", "")))
+
+
+def update_step(kind: StepKind, step_id: str, record: dict[str, Any]) -> None:
+    pending_steps().update(kind, step_id, record)
+
+
+def drop_step(kind: StepKind, step_id: str) -> None:
+    pending_steps().drop(kind, step_id)
 
 
 def save_interaction(params: MultiDict[str, str], *, created_at: int, consent_done: bool = False) -> str:
@@ -183,41 +201,28 @@ def save_interaction(params: MultiDict[str, str], *, created_at: int, consent_do
     key = "interaction-rate:ip:" + prov.hasher.digest("interaction-ip", client_ip())
     if Throttle(store=prov.store, clock=prov.clock).hit(key, 3600) > prov.settings.interaction_max_per_ip_hour:
         raise InteractionThrottledError("interactions per IP")
-    iid = random_token(24)
     record = {
         "params": [(k, v) for k, v in params.items(multi=True) if k in PARAMETER_LIMITS],
         "created_at": created_at,
-        "bid": browser_id(),
         "consent_done": consent_done,
     }
-    _put_interaction(iid, record)
-    return iid
+    return save_step(INTERACTION, record)
 
 
 def load_interaction(iid: str | None) -> dict[str, Any] | None:
     """The pending request, only for the browser that started it."""
-    if not iid or len(iid) > 64:
-        return None
-    raw = provider().store.get(f"interaction:{iid}")
-    if raw is None:
-        return None
-    try:
-        record = json.loads(provider().cipher.decrypt(raw.decode(), f"interaction.{iid}"))
-    except (ValueError, UnicodeDecodeError, InvalidTag):
-        # Not ours, or written before records were encrypted: as if expired.
-        return None
-    if not constant_time_equals(record.get("bid", ""), session.get("bid", "")):
+    record = load_step(INTERACTION, iid)
+    if record is None:
         return None
     record["params"] = MultiDict(record["params"])
-    out: dict[str, Any] = record
-    return out
+    return record
 
 
 def update_interaction(iid: str, record: dict[str, Any]) -> None:
     data = dict(record)
     data["params"] = list(record["params"].items(multi=True))
-    _put_interaction(iid, data)
+    update_step(INTERACTION, iid, data)
 
 
 def drop_interaction(iid: str) -> None:
-    provider().store.delete(f"interaction:{iid}")
+    drop_step(INTERACTION, iid)

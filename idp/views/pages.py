@@ -3,14 +3,13 @@ needed, CSRF token on every form, 303 after every POST."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from flask import current_app, g, make_response, redirect, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from common.crypto import constant_time_equals, random_token
+from common.crypto import constant_time_equals
 from common.db import db
 from common.errors import DomainError
 
@@ -19,25 +18,28 @@ from ..clients import ADMIN_SCOPE
 from ..errors import InvalidCredentialsError
 from ..i18n import error_text
 from ..login import LoginRequest
+from ..pending_steps import LOGOUT_REQUEST
 from ..release import decide_consent
 from . import bp
 from ._web import (
     allow_form_target,
-    browser_id,
     check_csrf,
     clear_sso_cookie,
     client_ip,
     complete_login,
     deliver_logouts,
+    drop_interaction,
     load_interaction,
     locale,
     provider,
     render,
+    save_step,
     services,
     sso_cookie,
+    take_step,
 )
 from .oauth import _origin, _with_params, consent_offer, mark_consent_done, pending_request, redirect_error
-from .realname import start_second_factor
+from .second_factor import start_second_factor
 
 
 def _see_other(location: str) -> Any:
@@ -198,7 +200,7 @@ def consent_submit() -> Any:
     if sso is None:
         return _see_other(url_for("idp.authorize_resume", interaction=iid))
     if request.form.get("decision") != "allow":
-        provider().store.delete(f"interaction:{iid}")
+        drop_interaction(iid)
         svc.audit.record("consent.deny", actor=f"account:{sso.account_id}", outcome="denied", reason="user_denied",
                          client_id=req.client.client_id)
         db.session.commit()
@@ -271,12 +273,7 @@ def logout() -> Any:
     if hint is not None and (sso is None or constant_time_equals(str(hint.get("sid", "")), sso.sid)):
         return _finish_logout(plr, state)
     # Confirmation (§2): remember the validated request for this browser only.
-    lid = random_token(24)
-    provider().store.set(
-        f"logout-req:{lid}",
-        json.dumps({"plr": plr if hint is not None else None, "state": state, "bid": browser_id()}).encode(),
-        600,
-    )
+    lid = save_step(LOGOUT_REQUEST, {"plr": plr if hint is not None else None, "state": state})
     if plr and hint is not None:
         allow_form_target(plr)
     return render("idp/logout_confirm.html", logout_request=lid, signed_in=sso is not None)
@@ -287,10 +284,8 @@ def logout_confirm() -> Any:
     if not check_csrf():
         return render("idp/error.html", 400, error="csrf")
     lid = request.form.get("logout_request", "")
-    raw = provider().store.consume(f"logout-req:{lid}") if 0 < len(lid) <= 64 else None
-    data = json.loads(raw) if raw else {}
-    if raw and not constant_time_equals(data.get("bid", ""), session.get("bid", "")):
-        data = {}
+    # Single use, and only for the browser it was shown to.
+    data = take_step(LOGOUT_REQUEST, lid) or {}
     if data.get("plr"):
         allow_form_target(data["plr"])
     if request.form.get("decision") != "logout":

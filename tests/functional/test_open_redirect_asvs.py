@@ -37,7 +37,7 @@ UNSAFE = {
     "protocol endpoint": "/authorize",
 }
 
-# The paths our own pages send as ``next`` (``_login_first`` in idp/views/realname.py).
+# The paths our own pages send as ``next`` (``login_first`` in idp/views/_citizen.py).
 OURS = ["/", "/account", "/account/totp", "/account/verify", "/account/phone", "/account/password",
         "/account/history", "/company"]
 
