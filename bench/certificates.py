@@ -112,11 +112,13 @@ class Run:
     cold_ms: float
     latencies: list[float] = field(default_factory=list)
     round_rates: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # this thread's CPU time over all validations (not time waiting for a core)
 
     def measure(self, seconds: float) -> None:
         leaves, ca, validate = self.fixture.leaves, [self.ca], self.validator.validate
         deadline = time.perf_counter() + seconds
         n, spent = 0, 0.0
+        cpu0 = time.thread_time()
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             validate(leaves[n % len(leaves)], [], ca, production=True)
@@ -124,6 +126,7 @@ class Run:
             self.latencies.append(elapsed)
             spent += elapsed
             n += 1
+        self.cpu_seconds += time.thread_time() - cpu0
         self.round_rates.append(n / spent)
 
     def row(self) -> dict[str, Any]:
@@ -133,6 +136,7 @@ class Run:
             "algorithm": self.fixture.algorithm, "size": self.size, "crl_bytes": len(self.crl),
             "cold_ms": self.cold_ms, "per_s": len(lat) / sum(lat), "p50_us": lat[len(lat) // 2] * 1e6,
             "p99_us": lat[int(len(lat) * 0.99)] * 1e6, "count": len(lat), "rounds": self.round_rates,
+            "cpu_us": self.cpu_seconds / len(lat) * 1e6,
         }
 
 
@@ -148,15 +152,24 @@ def prepare(fixture: Fixture, size: int) -> Run:
     return Run(fixture, size, crl, ca, checker, validator, cold_ms)
 
 
-def per_call_us(fn: Callable[[], object], calls: int = 2000, batches: int = 5) -> float:
-    """Median over ``batches`` of the mean time of one call (µs)."""
+def per_call_us(fn: Callable[[], object], calls: int = 1000, batches: int = 7) -> float:
+    """CPU µs of one call (this thread's CPU time, so time spent waiting for a core on a
+    shared machine is not counted): the lowest of ``batches`` means."""
     means = []
     for _ in range(batches):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         for _ in range(calls):
             fn()
-        means.append((time.perf_counter() - t0) / calls * 1e6)
-    return statistics.median(means)
+        means.append((time.thread_time() - t0) / calls * 1e6)
+    return min(means)
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (/proc/stat): how much
+    else ran during a measurement (this process alone keeps one core busy)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return float(sum(values) - idle), float(sum(values))
 
 
 def signature_costs(fixtures: dict[str, Fixture]) -> dict[str, float]:
@@ -182,17 +195,17 @@ def table(rows: list[dict[str, Any]]) -> str:
     smallest = {r["algorithm"]: r for r in sorted(rows, key=lambda r: -r["size"])}  # last write: smallest size
     base_rate = {name: r["per_s"] for name, r in smallest.items()}
     ecdsa_p50 = {r["size"]: r["p50_us"] for r in rows if r["algorithm"] == "ecdsa"}
-    ecdsa_mean = {r["size"]: 1e6 / r["per_s"] for r in rows if r["algorithm"] == "ecdsa"}
+    ecdsa_cpu = {r["size"]: r["cpu_us"] for r in rows if r["algorithm"] == "ecdsa"}
     lines = [
         "| algorithm | CRL entries | CRL size KiB | first validation (parses the CRL) ms | validations/s | p50 µs | "
-        "p99 µs | cost / ECDSA (p50) | cost / ECDSA (mean) | rate / smallest CRL |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "p99 µs | CPU µs / validation | cost / ECDSA (p50) | cost / ECDSA (CPU) | rate / smallest CRL |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in sorted(rows, key=lambda r: (list(ALGORITHMS).index(r["algorithm"]), r["size"])):
         p50_ratio = f"{r['p50_us'] / ecdsa_p50[r['size']]:.2f}" if r["size"] in ecdsa_p50 else "-"
-        mean_ratio = f"{1e6 / r['per_s'] / ecdsa_mean[r['size']]:.2f}" if r["size"] in ecdsa_mean else "-"
+        cpu_ratio = f"{r['cpu_us'] / ecdsa_cpu[r['size']]:.2f}" if r["size"] in ecdsa_cpu else "-"
         lines.append(f"| {r['algorithm']} | {r['size']:,} | {r['crl_bytes'] / 1024:,.0f} | {r['cold_ms']:.1f} | "
-                     f"{r['per_s']:,.0f} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | {p50_ratio} | {mean_ratio} | "
+                     f"{r['per_s']:,.0f} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['cpu_us']:.0f} | {p50_ratio} | {cpu_ratio} | "
                      f"{r['per_s'] / base_rate[r['algorithm']]:.2f} |")
     return "\n".join(lines)
 
@@ -204,10 +217,10 @@ def breakdown(rows: list[dict[str, Any]], costs: dict[str, float]) -> str:
     for name in ALGORITHMS:
         if name not in costs:
             continue
-        p50 = statistics.median(r["p50_us"] for r in rows if r["algorithm"] == name)
+        cpu = statistics.median(r["cpu_us"] for r in rows if r["algorithm"] == name)
         sig = 2 * costs[name]
         parts.append(f"{name}: one signature check {costs[name]:.0f} µs, 2 per path = {sig:.0f} µs of the "
-                     f"{p50:.0f} µs p50 ({100 * sig / p50:.0f}%), the rest {p50 - sig:.0f} µs")
+                     f"{cpu:.0f} CPU µs of a validation ({100 * sig / cpu:.0f}%), the rest {cpu - sig:.0f} µs")
     if "sm2_digest" in costs:
         parts.append(f"of one sm2.verify, SM3(Z ‖ TBSCertificate) in Python + tongsuopy takes "
                      f"{costs['sm2_digest']:.0f} µs, EVP_PKEY_verify the rest "
@@ -238,9 +251,13 @@ def main() -> None:
         runs = [prepare(fixtures[a], size) for size in sizes for a in algorithms]
     # Interleaved (each size: every algorithm in turn), so a noisy spell on a shared machine
     # hits the algorithms being compared alike.
+    busy0, all0 = machine_busy()
     for _ in range(args.rounds):
         for run in runs:
             run.measure(args.seconds)
+    busy1, all1 = machine_busy()
+    cpus = os.cpu_count() or 1
+    busy = f"{100 * (busy1 - busy0) / max(all1 - all0, 1):.0f}% (this process alone: {100 / cpus:.0f}%)"
     rows = [run.row() for run in runs]
     costs = signature_costs(fixtures)
     text = table(rows)
@@ -248,15 +265,16 @@ def main() -> None:
     print(text)
     print()
     print(where)
+    print(f"machine busy during the measurement: {busy}; load average at start {load}")
     for r in rows:
         if len(r["rounds"]) > 1:
             print(f"  {r['algorithm']} {r['size']:,}: rounds " + ", ".join(f"{x:,.0f}" for x in r["rounds"]) + "/s")
     if args.record:
-        record(args, algorithms, text, where, rows, load)
+        record(args, algorithms, text, where, rows, f"{load}; machine busy during the measurement {busy}")
 
 
 def record(args: argparse.Namespace, algorithms: list[str], text: str, where: str, rows: list[dict[str, Any]],
-           load: str) -> None:
+           machine: str) -> None:
     rounds = "".join(f"- {r['algorithm']} {r['size']:,}: " + ", ".join(f"{x:,.0f}" for x in r["rounds"])
                      + " validations/s\n" for r in rows if len(r["rounds"]) > 1)
     paths = "\n".join(f"- {a}: {ALGORITHMS[a]}" for a in algorithms)
@@ -268,10 +286,12 @@ def record(args: argparse.Namespace, algorithms: list[str], text: str, where: st
         "`CertificateValidator.validate` of a root → issuing CA → leaf path (16 leaves in turn), the issuing "
         "CA's CRL uploaded (no fetch), one thread; each validation parses the leaf, builds and verifies the "
         "path (2 signature checks), checks validity, constraints, key usage, the CRL and maps the identifier. "
-        "Cost / ECDSA: this row's time per validation over the `ecdsa` row's at the same CRL size.\n\n"
+        "Cost / ECDSA: this row's p50, or CPU time per validation (this thread's CPU time: waiting for a core "
+        "on a shared machine not counted), over the `ecdsa` row's at the same CRL size; signature checks "
+        "below are CPU time too.\n\n"
         f"{paths}\n\n{text}\n\nWhere the time goes: {where}\n\n"
         + (f"Rate per round:\n\n{rounds}\n" if rounds else "")
-        + f"Machine: {os.cpu_count()} cpus; Python {platform.python_version()}; load average at start {load}.\n"
+        + f"Machine: {os.cpu_count()} cpus; Python {platform.python_version()}; load average at start {machine}.\n"
     )
     with (BENCH / "RESULTS.md").open("a", encoding="utf-8") as fh:
         fh.write(body)
