@@ -198,7 +198,7 @@ class Summary:
 def table(results: dict[str, Summary]) -> str:
     base = results.get("ecdsa") or results.get("rsa")
     base_cpu = base.median("cpu_ms_per_request") if base else 0.0
-    head = ["leaf", "logins/s", "p50 ms", "p99 ms", "errors", "CPU ms/login", "CPU / ECDSA"]
+    head = ["leaf", "logins/s", "p50 ms", "p99 ms", "errors", "CPU ms/login", "CPU / ECDSA" if "ecdsa" in results else "CPU / RSA"]
     rows = [head, ["---"] * len(head)]
     for name, r in results.items():
         cpu = r.median("cpu_ms_per_request")
