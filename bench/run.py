@@ -31,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,8 @@ CODE_COLLECT_SECONDS = 40
 
 
 # Sections of RESULTS.md written by other benchmarks (bench/certificates.py, bench/realname.py).
-KEPT_SECTIONS = ("## Certificate validation (issue 4)", "## Real-name registry look-ups (issue 3)")
+KEPT_SECTIONS = ("## Certificate validation (issue 4)", "## Real-name registry look-ups (issue 3)",
+                 "## Certificate validation, SM2 beside ECDSA (issue 10)", "## Certificate login (issue 10)")
 
 
 def log(msg: str) -> None:
@@ -468,7 +469,12 @@ class NodeTarget(Target):
         })
 
 
-def start_yiwang(args: argparse.Namespace, out: Path, procs: Processes, cleanup: contextlib.ExitStack) -> YiwangTarget:
+def start_yiwang(args: argparse.Namespace, out: Path, procs: Processes, cleanup: contextlib.ExitStack,
+                 setup: Callable[[Callable[..., Any]], None] | None = None) -> YiwangTarget:
+    """A fresh database and Redis prefix, the bench clients and user, then gunicorn.
+    ``setup`` gets the ``flask`` CLI runner (``cli("certificates", "ca", "add", ...)``, JSON
+    output parsed when ``--json`` is given) to register more before the server starts
+    (bench/certificate_login.py registers its CAs and CRLs)."""
     import psycopg
     import redis
 
@@ -525,6 +531,8 @@ def start_yiwang(args: argparse.Namespace, out: Path, procs: Processes, cleanup:
     svc = cli("clients", "create", "--name", "bench-svc", "--grant-type", "client_credentials",
               "--scope", "profile", "--token-endpoint-auth-method", "client_secret_basic", "--json")
     cli("users", "create", "--username", USERNAME, "--password", PASSWORD, "--name", "Bench User", "--json")
+    if setup is not None:
+        setup(cli)
 
     log_path = out / "yiwang.log"
     # BENCH_YIWANG_APP: another module:variable to serve, to measure a variant of the app

@@ -592,6 +592,26 @@ class GmPki:
     def mixed_sm2_root(self) -> GmCa:
         return self.cas["mixed_sm2_root"]
 
+    def issue_leaves(self, ca_key: str, count: int, *, prefix: str = "extra",
+                     companies: Sequence[tuple[str, str]] = ()) -> list[GmLeaf]:
+        """``count`` more valid signing leaves from ``ca_key``'s issuing intermediate (key of the
+        intermediate's algorithm), named ``<prefix>-<ca key>-<i>`` and added to ``leaves``; leaf i
+        is for ``companies[i]`` (name, USCC) when given, else for ``COMPANY``. Benchmarks cycle
+        through distinct certificates (no cache keyed by one certificate flatters the figures) and
+        log in as distinct companies."""
+        spec = next(s for s in _CAS if s.key == ca_key)
+        issuer = self._levels[ca_key, "intermediate"]
+        directory = self.cas[ca_key].directory / "leaves"
+        if companies and len(companies) < count:
+            raise ValueError(f"{count} leaves need {count} companies, {len(companies)} given")
+        named = list(companies) or [(COMPANY, USCC)] * count
+        specs = [_LeafSpec(f"{prefix}-{ca_key}-{i}", ca_key, issuer.algorithm, company=named[i][0], uscc=named[i][1])
+                 for i in range(count)]
+        _parallel([(s.key_algorithm, directory / f"{s.name}.key") for s in specs])
+        made = [_build_leaf(s, spec, issuer, directory, self.directory / "req.cnf", self.created_at) for s in specs]
+        self.leaves.update((leaf.name, leaf) for leaf in made)
+        return made
+
     def default_revoked(self, ca_key: str) -> list[int]:
         """Serials on this CA's CRL unless a test says otherwise (pki.sm2: "sm2_revoked")."""
         return [self.leaves[n].serial for n in _DEFAULT_REVOKED.get(ca_key, ())]
