@@ -226,6 +226,48 @@ def test_snapshots_are_cached_until_invalidated(services, clock, provinces):
     assert cas.trusted() == ()
 
 
+def test_an_unchanged_crl_is_not_read_again_and_keeps_its_bytes(services, clock, provinces):
+    # Issue 10 benchmark: with a 100,000-entry CRL every reload read and re-hashed megabytes.
+    cache = TrustedCaCache(ttl=0)  # every call reloads the snapshot
+    cas = CaService(services.session, clock=clock, cache=cache)
+    p = provinces[0]
+    row = _add(cas, p)
+    cas.load_crl(row.id, make_crl(p.intermediate, []))
+    db.session.commit()
+    first = cas.trusted()[0].crl_der
+    db.session.expire_all()  # as a later request's session would: nothing cached in the ORM
+    second = cas.trusted()[0].crl_der
+    assert first is not None and second is first  # the same object: the checker's fast path
+    clock.advance(60)
+    cas.load_crl(row.id, make_crl(p.intermediate, [12345]))
+    db.session.commit()
+    third = cas.trusted()[0].crl_der
+    assert third is not first and third == cas.get(row.id).crl_der
+
+
+def test_one_thread_reloads_while_the_others_keep_the_snapshot():
+    import threading
+
+    cache = TrustedCaCache(ttl=0)
+    cache.get(lambda: ())  # a first snapshot
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_load():
+        entered.set()
+        release.wait(5)
+        return ()
+
+    reloader = threading.Thread(target=cache.get, args=(slow_load,))
+    reloader.start()
+    assert entered.wait(5)
+    loads = []
+    # Another thread while the reload runs: the previous snapshot, no second load.
+    assert cache.get(lambda: loads.append(1) or ()) == ()
+    assert loads == []
+    release.set()
+    reloader.join(5)
+
+
 # -- CRLs -----------------------------------------------------------------------------------
 
 
