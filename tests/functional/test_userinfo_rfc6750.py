@@ -67,8 +67,18 @@ def test_no_token_gets_a_bare_challenge(http):
     resp = http.get("/userinfo")
     assert resp.status_code == 401
     challenge = _challenge(resp)
-    assert challenge.startswith("Bearer")
-    assert "error=" not in challenge
+    assert challenge == 'Bearer realm="yiwang"'
+    assert resp.get_json() == {} and resp.headers["Cache-Control"] == "no-store"
+
+
+def test_error_body_and_challenge_say_the_same(http):
+    # RFC 6750 §3: the challenge's error and error_description are the body's (RFC 6749 §5.2).
+    resp = http.get("/userinfo", headers=bearer("garbage"))
+    body = resp.get_json()
+    description = body["error_description"]
+    assert body["error"] == "invalid_token" and description
+    assert _challenge(resp) == f'Bearer realm="yiwang", error="invalid_token", error_description="{description}"'
+    assert resp.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
@@ -118,6 +128,8 @@ def test_client_credentials_token_has_insufficient_scope(http, oauth_client):
     # RFC 6750 §3.1 insufficient_scope → 403: no user and no openid scope behind the token.
     assert resp.status_code == 403
     assert 'error="insufficient_scope"' in _challenge(resp)
+    # RFC 6750 §3: the scope the resource needs.
+    assert _challenge(resp).endswith(', scope="openid"')
 
 
 def test_profile_scope_releases_profile_claims_only(http, tokens):
@@ -164,3 +176,4 @@ def test_locked_account_token_is_refused(http, tokens, services):
     resp = http.get("/userinfo", headers=bearer(tokens["access_token"]))
     assert resp.status_code == 401
     assert 'error="invalid_token"' in _challenge(resp)
+
