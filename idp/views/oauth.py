@@ -18,7 +18,6 @@ from common.errors import DomainError
 from .. import oauth_errors
 from ..assurance import LEVELS
 from ..authorize import AuthorizationError, AuthorizationRequest, decide, parse_request, response_mode_of
-from ..claims import select_claims
 from ..clients import ADMIN_SCOPE
 from ..discovery import ENDPOINTS, provider_metadata
 from ..errors import SigningKeyUnavailableError
@@ -373,30 +372,7 @@ def _bearer_token() -> str:
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo() -> Any:
     svc = services()
-    claims = svc.tokens.validate_access_token(_bearer_token())
-    if claims.account_id is None or "openid" not in claims.scope.split():
-        raise oauth_errors.InsufficientScopeError("no account or no openid scope", scope="openid",
-                                                  public_message="The token does not carry the openid scope.")
-    # Hot path (DESIGN.md §7: one database read): the columns claims need, read outside
-    # any transaction, without building an ORM object.
-    account: Any = svc.accounts.read_view(claims.account_id)
-    if account is None or account.status != "active":
-        raise oauth_errors.InvalidTokenError("account not active")
-    # OIDC Core §5.3.2: sub is always returned and equals the ID token's sub.
-    body = {"sub": claims.sub}
-    # Issue 5: exactly the claims this token was issued to release ("clm": the grant's
-    # consented, allowed claims), still allowed by the client's current policy; values
-    # computed now, so derived claims are right on the day of the request.
-    released = claims.raw.get("clm")
-    names = {n for n in released if isinstance(n, str)} if isinstance(released, list) else set()
-    client = svc.client(claims.client_id)
-    names = client.allowed_claims(names) if client is not None else set()
-    context = claims.raw.get("ctx") if isinstance(claims.raw.get("ctx"), dict) else None
-    body.update(select_claims(svc.available_claims(account, names, context), names))
-    if isinstance(claims.raw.get("act"), dict):
-        # RFC 8693 §4.1: who is acting for the subject.
-        body["act"] = claims.raw["act"]
-    resp = jsonify(body)
+    resp = jsonify(svc.userinfo.response(svc.tokens.validate_access_token(_bearer_token())))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

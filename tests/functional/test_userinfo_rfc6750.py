@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import event
 
 from common.db import db
 from tests.helpers import Browser, decode_unverified
@@ -177,3 +178,22 @@ def test_locked_account_token_is_refused(http, tokens, services):
     assert resp.status_code == 401
     assert 'error="invalid_token"' in _challenge(resp)
 
+
+def test_userinfo_reads_the_database_once(app, http, tokens):
+    # DESIGN.md §7 hot-path budget: one database read (the account's columns); keys and
+    # clients come from the per-process caches, revocation from one store round trip.
+    http.get("/userinfo", headers=bearer(tokens["access_token"]))  # caches warm
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        resp = http.get("/userinfo", headers=bearer(tokens["access_token"]))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert resp.status_code == 200 and resp.get_json()["name"] == "张三"
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1 and "idp_accounts" in reads[0], statements
