@@ -10,13 +10,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, jsonify, make_response, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from common.crypto import constant_time_equals, random_token
 from common.db import db
 from idp.keys import ALGORITHMS
+from idp.oauth_errors import InvalidTokenError, TokenRequiredError
 
 from .metrics import PrometheusMetrics
 
@@ -74,30 +75,28 @@ def _from_allowed_network(access: MetricsAccess) -> bool:
     return any(address in network for network in access.networks)
 
 
+# RFC 6750 §3: the scraper's protection space.
+_METRICS_REALM = "metrics"
+
+
 def _metrics_refusal(access: MetricsAccess) -> Response | None:
-    """None when the request may read the metrics, else the 401/403 answer (no body
-    beyond an error code)."""
+    """None when the request may read the metrics, else the 401 bearer challenge or the
+    403 refusal (no body beyond the error)."""
     authorization = request.headers.get("Authorization")
     if authorization is not None and access.token is not None:
         scheme, _, presented = authorization.partition(" ")
         # RFC 6750 §2.1; Security: compared in constant time.
         if scheme.lower() == "bearer" and presented and constant_time_equals(presented, access.token):
             return None
-        return _denied(401, 'Bearer realm="metrics", error="invalid_token"')
+        return make_response(InvalidTokenError("wrong metrics token").render(_METRICS_REALM))
     if _from_allowed_network(access):
         return None
     if access.token is not None:
         # RFC 6750 §3: a protected resource answers a request without a token with a challenge.
-        return _denied(401, 'Bearer realm="metrics"')
-    return _denied(403, None)
-
-
-def _denied(status: int, challenge: str | None) -> Response:
-    resp = jsonify({"error": "unauthorized" if status == 401 else "forbidden"})
-    resp.status_code = status
+        return make_response(TokenRequiredError().render(_METRICS_REALM))
+    resp = jsonify({"error": "forbidden"})
+    resp.status_code = 403
     resp.headers["Cache-Control"] = "no-store"
-    if challenge:
-        resp.headers["WWW-Authenticate"] = challenge
     return resp
 
 

@@ -95,7 +95,3 @@ def id_token_claim_names(scope: str, claims_request: dict[str, Any] | None) -> s
         return set()
     allowed = {c for s in scope.split() for c in SCOPE_CLAIMS.get(s, ())}
     return {n for n in claims_request["id_token"] if n in allowed and n in ID_TOKEN_REQUESTABLE}
-
-
-def select_claims(available: dict[str, Any], names: set[str]) -> dict[str, Any]:
-    return {k: v for k, v in available.items() if k in names and v is not None}

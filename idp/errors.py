@@ -1,10 +1,13 @@
-"""Errors of the identity provider. Protocol errors are Authlib's typed OAuth errors
-(rendered by Authlib per RFC 6749 §4.1.2.1 / §5.2); these are the domain errors of
-accounts, clients and keys, rendered as form errors, pages or CLI messages."""
+"""Errors of the identity provider: the domain errors of accounts, clients and keys,
+rendered as form errors, pages or CLI messages. Protocol errors are typed OAuth errors:
+Authlib's at the authorization and token endpoints, ours (idp/oauth_errors.py) at the
+protected resources and for server faults."""
 
 from __future__ import annotations
 
 from common.errors import DomainError, NotFoundError, ValidationError
+
+from .oauth_errors import TemporarilyUnavailableError
 
 
 class InvalidCredentialsError(DomainError):
@@ -68,13 +71,11 @@ class KeyNotFoundError(NotFoundError):
     public_message = "No signing key is available."
 
 
-class SigningKeyUnavailableError(DomainError):
-    """No active signing key: a server fault (issue 11), answered 503 and logged with the
-    command that fixes it."""
+class SigningKeyUnavailableError(TemporarilyUnavailableError):
+    """No active signing key: a server fault (issue 11), answered 503 with Retry-After
+    and logged with the command that fixes it."""
 
-    code = "temporarily_unavailable"
     public_message = "The service cannot sign tokens at the moment. Try again later."
-    status_code = 503
 
 
 class ReidentificationRequestError(ValidationError):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import scope_to_list
 
-from .claims import id_token_claim_names, select_claims
+from .claims import id_token_claim_names
 from .clients import RegisteredClient
 from .release import asked_claims, for_token, refreshable
 
@@ -87,7 +87,7 @@ class IssuanceService:
         values: dict[str, Any] = {}
         if token_names:
             account = svc.accounts.get(grant.account_id)
-            values = select_claims(svc.available_claims(account, token_names, token_context), token_names)
+            values = svc.userinfo.values(account, token_names, token_context)
             token_names = set(values)
         access, jti, expires_in = svc.tokens.issue_access_token(
             client_id=client.client_id, sub=sub, scope=grant.scope, account_id=grant.account_id,

@@ -18,7 +18,6 @@ from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
 from common.http import http_fetch
 from common.store import Store
-from realname.idnumbers import parse_id_number
 from realname.levels import session_level
 from realname.otp import OneTimeCodeService
 from realname.registry import HttpRegistry, HttpRegistryConfig, LocalRegistry, RegistryAdapter
@@ -28,7 +27,6 @@ from realname.sms import ConsoleSender, HttpSmsSender, SmsSender
 
 from .accounts import AccountService
 from .authorization import AuthorizationFlow
-from .catalogue import derived_claims
 from .clients import ClientCache, ClientService, Fetcher, RegisteredClient
 from .consent import ConsentService
 from .disclosures import DisclosureService
@@ -43,6 +41,7 @@ from .sessions import SessionService
 from .settings import IdpSettings
 from .subjects import subject_for
 from .tokens import TokenService
+from .userinfo import UserinfoService
 
 # Issue 17: the owner hears of every credential change, on the phone they proved.
 CHANGE_NOTICES = {
@@ -227,6 +226,12 @@ class Services:
         return self._cache["issuance"]
 
     @property
+    def userinfo(self) -> UserinfoService:
+        if "userinfo" not in self._cache:
+            self._cache["userinfo"] = UserinfoService(self)
+        return self._cache["userinfo"]
+
+    @property
     def logins(self) -> LoginCompletion:
         if "logins" not in self._cache:
             self._cache["logins"] = LoginCompletion(sessions=self.sessions, logout=self.logout, audit=self.audit,
@@ -355,51 +360,3 @@ class Services:
     def account_level(self, account: Account) -> str:
         """The highest level the account can reach in a login (account page)."""
         return self.realname.level_of(account.id)
-
-    def available_claims(
-        self, account: Account, names: set[str] | None = None, context: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Claim values of an account; only ``names`` are computed when given, so a
-        request decrypts nothing it does not release (userinfo hot path). ``context`` is
-        the token's login context (certificate issuer)."""
-        want = names if names is not None else {"name", "preferred_username", "updated_at", "phone_number",
-                                                "phone_number_verified", "uscc", "legal_person_name",
-                                                "cert_issuer"}
-        accounts = self.accounts
-        out: dict[str, Any] = {}
-        if want & {"uscc", "legal_person_name"} and account.kind == "organization":
-            person = self.legal.find_by_account(account.id)
-            if person is not None:
-                out["uscc"] = person.uscc
-                out["legal_person_name"] = person.name
-        if "cert_issuer" in want and context and context.get("cert_issuer"):
-            out["cert_issuer"] = context["cert_issuer"]
-        derived = {"realname_verified", "realname_level", "id_number_masked", "age_over_18", "age_over_60",
-                   "region_code", "gender", "birthdate"}
-        if want & (derived | {"id_number"}) and account.kind == "person":
-            # Issue 5: computed now from the verified identity. The number itself leaves
-            # this function only as the sensitive claim id_number, which the release
-            # policy admits only for flagged clients with the citizen's confirmation.
-            identity = self.realname.identity_of(account.id)
-            today = self.p.clock.now().date()
-            number = self.realname.id_number_of(identity) if identity else None
-            rid = parse_id_number(number, today=today) if number else None
-            if want & derived:
-                # The level costs two more reads (factors): only when it is released.
-                level = self.realname.level_of(account.id) if "realname_level" in want else None
-                values = derived_claims(rid, level=level, today=today)
-                out.update({k: v for k, v in values.items() if k in want & derived and v is not None})
-            if "id_number" in want and rid is not None:
-                out["id_number"] = rid.number
-        if "name" in want:
-            out["name"] = accounts.name_of(account)
-        if "preferred_username" in want:
-            out["preferred_username"] = account.username
-        if "updated_at" in want:
-            out["updated_at"] = int(account.updated_at.timestamp())
-        if want & {"phone_number", "phone_number_verified"}:
-            phone = accounts.phone_of(account)
-            out["phone_number"] = f"+86{phone}" if phone else None
-            # OIDC Core §5.1: true once the user proved possession (SMS one-time code).
-            out["phone_number_verified"] = (account.phone_verified_at is not None) if phone else None
-        return out

@@ -34,8 +34,9 @@ from common.db import db
 from . import protocol
 from .clients import ADMIN_SCOPE, RegisteredClient
 from .issuance import Grant, LoginContext
+from .oauth_errors import InvalidTokenError
 from .provider import Services
-from .tokens import AccessTokenClaims, AuthorizationCode, InvalidTokenError
+from .tokens import AccessTokenClaims, AuthorizationCode
 
 log = logging.getLogger("yiwang.idp")
 CONFIDENTIAL_METHODS = list(protocol.CONFIDENTIAL_METHODS)

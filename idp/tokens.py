@@ -22,6 +22,7 @@ from common.store import Store
 
 from .keys import KeyCache, KeyService
 from .models import RefreshToken
+from .oauth_errors import InvalidTokenError
 from .settings import IdpSettings
 
 _AID_CONTEXT = "access_token.aid"
@@ -87,10 +88,6 @@ class AccessTokenClaims:
     account_id: int | None
     grant_id: str | None
     raw: dict[str, Any] = field(repr=False)
-
-
-class InvalidTokenError(Exception):
-    """An access token is malformed, badly signed, expired or revoked."""
 
 
 @dataclass(frozen=True)

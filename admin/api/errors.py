@@ -11,39 +11,18 @@ from flask import Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from common.errors import DomainError
+from idp.oauth_errors import BearerTokenError
 
 from .schemas import FieldValidationError
 
 log = logging.getLogger("yiwang.admin.api")
 
 PROBLEM_TYPE = "about:blank"
+# RFC 6750 §3: the API is a protection space of its own, apart from userinfo's.
 REALM = "yiwang-admin"
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
            500: "Internal Server Error"}
-
-
-class BearerError(DomainError):
-    """The request's bearer token is missing or cannot be used (RFC 6750 §3.1; RFC 9470
-    §3 ``insufficient_user_authentication``). ``error`` None: no credentials were sent,
-    so the challenge carries no error code (RFC 6750 §3.1)."""
-
-    code = "invalid_token"
-    public_message = "The access token is invalid, expired or revoked."
-    status_code = 401
-
-    def __init__(self, error: str | None, status: int, public_message: str, *, scope: str | None = None,
-                 max_age: int | None = None) -> None:
-        super().__init__(error or "no credentials", public_message=public_message)
-        self.error = error
-        self.status_code = status
-        self.scope = scope
-        # RFC 9470 §3: the authentication age the resource accepts.
-        self.max_age = max_age
-        if error:
-            self.code = error
-        else:
-            self.code = "unauthorized"
 
 
 def problem(status: int, code: str, detail: str | None = None, *, errors: list[tuple[str, str]] | None = None,
@@ -64,25 +43,13 @@ def problem(status: int, code: str, detail: str | None = None, *, errors: list[t
     return resp
 
 
-def _challenge(exc: BearerError) -> str:
-    parts = [f'Bearer realm="{REALM}"']
-    if exc.error:
-        parts.append(f'error="{exc.error}"')
-        parts.append(f'error_description="{exc.public_message}"')
-    if exc.scope:
-        parts.append(f'scope="{exc.scope}"')
-    if exc.max_age is not None:
-        parts.append(f'max_age="{exc.max_age}"')
-    return parts[0] + (", " + ", ".join(parts[1:]) if len(parts) > 1 else "")
-
-
 def render_domain_error(exc: DomainError) -> Response:
     """DomainError → response. 400-class validation errors become 422 (the request was
     well-formed JSON but its content is refused, RFC 9110 §15.5.21)."""
     log.info("admin api refused", extra={"request_id": g.get("request_id"), "code": exc.code, "detail": exc.detail})
-    if isinstance(exc, BearerError):
-        return problem(exc.status_code, exc.code, exc.public_message,
-                       headers={"WWW-Authenticate": _challenge(exc)})
+    if isinstance(exc, BearerTokenError):
+        # RFC 6750 §3: the error's own challenge, in this API's protection space.
+        return problem(exc.status_code, exc.code, exc.public_message, headers=exc.headers(REALM))
     if isinstance(exc, FieldValidationError):
         return problem(422, exc.code, exc.public_message, errors=exc.errors)
     status = exc.status_code if exc.status_code in (401, 403, 404, 409) else 422

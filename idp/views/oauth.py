@@ -14,15 +14,14 @@ from werkzeug.datastructures import MultiDict
 
 from common.db import db
 
+from .. import oauth_errors
 from ..assurance import LEVELS
 from ..authorization import Interaction, RefuseToClient, ShowPage
 from ..authorize import AuthorizationError, AuthorizationRequest, parse_request, response_mode_of
-from ..claims import select_claims
 from ..discovery import ENDPOINTS, provider_metadata
 from ..errors import SigningKeyUnavailableError
 from ..release import ConsentChoices, ConsentState
 from ..server import StoredAuthorizationRequest
-from ..tokens import InvalidTokenError
 from . import bp
 from ._web import (
     InteractionThrottledError,
@@ -216,22 +215,25 @@ def token() -> Any:
     return response
 
 
+@bp.errorhandler(oauth_errors.OAuthError)
+def oauth_error(exc: oauth_errors.OAuthError) -> Any:
+    """Our typed OAuth errors render themselves (status, JSON body, ``WWW-Authenticate``,
+    Retry-After); a page that meets one gets the error page with the same status and
+    headers."""
+    db.session.rollback()
+    if request.endpoint in _JSON_ENDPOINTS:
+        return exc.render()
+    body, status = render("idp/error.html", exc.status_code, error=exc.code)
+    return make_response(body, status, exc.headers())
+
+
 @bp.errorhandler(SigningKeyUnavailableError)
 def signing_key_unavailable(exc: SigningKeyUnavailableError) -> Any:
-    """Issue 11: a server fault, not a missing resource. RFC 6749 §5.2 has no code for it;
-    ``temporarily_unavailable`` (§4.1.2.1) with Retry-After (RFC 9110 §10.2.3) tells the
-    client library to try again; pages get the error page with the same status."""
-    db.session.rollback()
+    """Issue 11: a server fault, not a missing resource: ``temporarily_unavailable`` with
+    Retry-After (RFC 9110 §10.2.3) tells the client library to try again; the log tells
+    the operator what to run."""
     log.error("no active signing key: run `flask --app wsgi keys ensure`", extra={"detail": exc.detail})
-    if request.endpoint in _JSON_ENDPOINTS:
-        resp = jsonify({"error": exc.code, "error_description": exc.public_message})
-    else:
-        body, status = render("idp/error.html", exc.status_code, error=exc.code)
-        resp = make_response(body, status)
-    resp.status_code = exc.status_code
-    resp.headers["Retry-After"] = "30"
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    return oauth_error(exc)
 
 
 _JSON_ENDPOINTS = frozenset({"idp.token", "idp.introspect", "idp.revoke", "idp.userinfo", "idp.jwks"})
@@ -263,70 +265,36 @@ def revoke() -> Any:
 # -- userinfo -------------------------------------------------------------------------
 
 
-def _bearer_error(status: int, error: str | None, description: str | None = None) -> Any:
-    # RFC 6750 §3: the challenge names the error; no error code when no token was sent.
-    challenge = 'Bearer realm="yiwang"'
-    body: dict[str, str] = {}
-    if error:
-        challenge += f', error="{error}"'
-        body["error"] = error
-        if description:
-            challenge += f', error_description="{description}"'
-            body["error_description"] = description
-    resp = jsonify(body)
-    resp.status_code = status
-    resp.headers["WWW-Authenticate"] = challenge
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+# RFC 6750 §2 / §3.1: a client uses one method per request to send the token.
+_ONE_METHOD = "Use one method to send the token."
 
 
-@bp.route("/userinfo", methods=["GET", "POST"])
-def userinfo() -> Any:
-    # OIDC Core §5.3.1: GET and POST; RFC 6750 §2.1 header, §2.2 form body. Tokens in
-    # the query string (§2.3) are refused: they end up in logs.
+def _bearer_token() -> str:
+    """The access token of a userinfo request. OIDC Core §5.3.1: GET and POST; RFC 6750
+    §2.1 header, §2.2 form body. Tokens in the query string (§2.3) are refused: they end
+    up in logs. Raises ``InvalidRequestError`` or ``TokenRequiredError``."""
     header = request.headers.get("Authorization", "")
     token = None
     form_post = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded"
     if header[:7].lower() == "bearer ":
         token = header[7:].strip()
-        # RFC 6750 §2 / §3.1: more than one method in one request is invalid_request.
         if form_post and "access_token" in request.form:
-            return _bearer_error(400, "invalid_request", "Use one method to send the token.")
-    elif request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+            raise oauth_errors.InvalidRequestError("header and form", public_message=_ONE_METHOD)
+    elif form_post:
         token = request.form.get("access_token")
         if header:
-            return _bearer_error(400, "invalid_request", "Use one method to send the token.")
+            raise oauth_errors.InvalidRequestError("other scheme and form", public_message=_ONE_METHOD)
     if request.args.get("access_token"):
-        return _bearer_error(400, "invalid_request", "Tokens in the query string are not accepted.")
+        raise oauth_errors.InvalidRequestError("query string", public_message="Tokens in the query string are not accepted.")
     if not token:
-        return _bearer_error(401, None)
+        raise oauth_errors.TokenRequiredError()
+    return token
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> Any:
     svc = services()
-    try:
-        claims = svc.tokens.validate_access_token(token)
-    except InvalidTokenError:
-        return _bearer_error(401, "invalid_token", "The access token is invalid, expired or revoked.")
-    if claims.account_id is None or "openid" not in claims.scope.split():
-        return _bearer_error(403, "insufficient_scope", "The token does not carry the openid scope.")
-    # Hot path (DESIGN.md §7: one database read): the columns claims need, read outside
-    # any transaction, without building an ORM object.
-    account: Any = svc.accounts.read_view(claims.account_id)
-    if account is None or account.status != "active":
-        return _bearer_error(401, "invalid_token", "The access token is invalid, expired or revoked.")
-    # OIDC Core §5.3.2: sub is always returned and equals the ID token's sub.
-    body = {"sub": claims.sub}
-    # Issue 5: exactly the claims this token was issued to release ("clm": the grant's
-    # consented, allowed claims), still allowed by the client's current policy; values
-    # computed now, so derived claims are right on the day of the request.
-    released = claims.raw.get("clm")
-    names = {n for n in released if isinstance(n, str)} if isinstance(released, list) else set()
-    client = svc.client(claims.client_id)
-    names = client.allowed_claims(names) if client is not None else set()
-    context = claims.raw.get("ctx") if isinstance(claims.raw.get("ctx"), dict) else None
-    body.update(select_claims(svc.available_claims(account, names, context), names))
-    if isinstance(claims.raw.get("act"), dict):
-        # RFC 8693 §4.1: who is acting for the subject.
-        body["act"] = claims.raw["act"]
-    resp = jsonify(body)
+    resp = jsonify(svc.userinfo.response(svc.tokens.validate_access_token(_bearer_token())))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

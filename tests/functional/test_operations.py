@@ -181,7 +181,9 @@ def test_metrics_token_lets_a_scraper_in_from_anywhere(metrics_app):
     # RFC 6750 §3: no or a wrong token is a 401 with a bearer challenge.
     missing = client.get("/metrics", environ_base=outside)
     _no_metrics(missing, 401)
-    assert missing.headers["WWW-Authenticate"].startswith("Bearer ")
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    wrong = client.get("/metrics", environ_base=outside, headers={"Authorization": "Bearer nope"})
+    assert wrong.headers["WWW-Authenticate"].startswith('Bearer realm="metrics", error="invalid_token"')
     for wrong in (f"Bearer {METRICS_TOKEN}x", "Bearer ", f"Basic {METRICS_TOKEN}", METRICS_TOKEN, "Bearer \u00e9t\u00e9"):
         _no_metrics(client.get("/metrics", environ_base=outside, headers={"Authorization": wrong}), 401)
     # A wrong token is refused from an allowed network too: it is a misconfigured scraper.

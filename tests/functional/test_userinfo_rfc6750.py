@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import event
 
 from common.db import db
 from tests.helpers import Browser, decode_unverified
@@ -67,8 +68,18 @@ def test_no_token_gets_a_bare_challenge(http):
     resp = http.get("/userinfo")
     assert resp.status_code == 401
     challenge = _challenge(resp)
-    assert challenge.startswith("Bearer")
-    assert "error=" not in challenge
+    assert challenge == 'Bearer realm="yiwang"'
+    assert resp.get_json() == {} and resp.headers["Cache-Control"] == "no-store"
+
+
+def test_error_body_and_challenge_say_the_same(http):
+    # RFC 6750 §3: the challenge's error and error_description are the body's (RFC 6749 §5.2).
+    resp = http.get("/userinfo", headers=bearer("garbage"))
+    body = resp.get_json()
+    description = body["error_description"]
+    assert body["error"] == "invalid_token" and description
+    assert _challenge(resp) == f'Bearer realm="yiwang", error="invalid_token", error_description="{description}"'
+    assert resp.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
@@ -118,6 +129,8 @@ def test_client_credentials_token_has_insufficient_scope(http, oauth_client):
     # RFC 6750 §3.1 insufficient_scope → 403: no user and no openid scope behind the token.
     assert resp.status_code == 403
     assert 'error="insufficient_scope"' in _challenge(resp)
+    # RFC 6750 §3: the scope the resource needs.
+    assert _challenge(resp).endswith(', scope="openid"')
 
 
 def test_profile_scope_releases_profile_claims_only(http, tokens):
@@ -164,3 +177,23 @@ def test_locked_account_token_is_refused(http, tokens, services):
     resp = http.get("/userinfo", headers=bearer(tokens["access_token"]))
     assert resp.status_code == 401
     assert 'error="invalid_token"' in _challenge(resp)
+
+
+def test_userinfo_reads_the_database_once(app, http, tokens):
+    # DESIGN.md §7 hot-path budget: one database read (the account's columns); keys and
+    # clients come from the per-process caches, revocation from one store round trip.
+    http.get("/userinfo", headers=bearer(tokens["access_token"]))  # caches warm
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        resp = http.get("/userinfo", headers=bearer(tokens["access_token"]))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert resp.status_code == 200 and resp.get_json()["name"] == "张三"
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1 and "idp_accounts" in reads[0], statements
