@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: 
 
 from certificates import sm2  # noqa: E402
 from certificates.proof import signed_bytes  # noqa: E402
-from common.uscc import check_uscc, org_code_check_character, uscc_check_character  # noqa: E402
+from certificates.uscc import check_uscc, org_code_check_character, uscc_check_character  # noqa: E402
 from tests.support.gm_pki import GmLeaf, GmPki, build_gm_pki  # noqa: E402
 
 # gm_pki CA keys whose company leaves log in; each gets LEAVES distinct certificates.

@@ -46,7 +46,7 @@ P12_PASSWORD = "yiwang"
 
 COMPANY = "Yiwang Test Trading Co., Ltd."
 COMPANY2 = "Yiwang Other Industry Co., Ltd."
-# GB 32100-2015: both pass common.uscc.check_uscc (USCC2: Beijing, organisation code 10000000-8).
+# GB 32100-2015: both pass certificates.uscc.check_uscc (USCC2: Beijing, organisation code 10000000-8).
 USCC = "91350100M000100Y43"
 USCC2 = "91110000100000008J"
 
