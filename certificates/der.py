@@ -45,6 +45,21 @@ def _read_tlv(data: bytes, pos: int) -> tuple[int, bytes, int]:
     return tag, data[pos : pos + length], pos + length
 
 
+def oid_octets(dotted: str) -> bytes:
+    """The content octets of an OBJECT IDENTIFIER (X.690 §8.19), to compare with what
+    ``_read_tlv`` reads."""
+    parts = [int(p) for p in dotted.split(".")]
+    out = bytearray([parts[0] * 40 + parts[1]])
+    for n in parts[2:]:
+        chunk = [n & 0x7F]
+        n >>= 7
+        while n:
+            chunk.append(0x80 | (n & 0x7F))
+            n >>= 7
+        out.extend(reversed(chunk))
+    return bytes(out)
+
+
 def first_string(data: bytes, depth: int = 0) -> str:
     """The first string found depth-first in a DER structure.
 

@@ -109,13 +109,7 @@ def _check_sm2(cert: x509.Certificate, signature: bytes, data: bytes, signer_id:
         # 64 octets read as r‖s failed; they look like DER cut to 64 octets (a middleware
         # copying DER into a 64-byte buffer): say so rather than "wrong signature".
         return ProofFailure.TRUNCATED
-    for other in dict.fromkeys(other_ids):
-        if other == signer_id:
-            continue
-        try:
-            sm2.verify(spki, signature, data, other, allow_raw=True)
-        except sm2.Sm2Error:
-            continue
+    if sm2.other_signer_id(spki, signature, data, other_ids, excluding=signer_id, allow_raw=True) is not None:
         return ProofFailure.SIGNER_ID
     return ProofFailure.BAD_SIGNATURE
 

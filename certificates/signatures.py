@@ -59,24 +59,6 @@ class PublicKeyInfo:
     key_bits: bytes  # subjectPublicKey BIT STRING content, without the unused-bits octet
 
 
-def _oid_octets(dotted: str) -> bytes:
-    parts = [int(p) for p in dotted.split(".")]
-    out = bytearray([parts[0] * 40 + parts[1]])
-    for n in parts[2:]:
-        chunk = [n & 0x7F]
-        n >>= 7
-        while n:
-            chunk.append(0x80 | (n & 0x7F))
-            n >>= 7
-        out.extend(reversed(chunk))
-    return bytes(out)
-
-
-_SM2_CURVE = _oid_octets(sm2.SM2_CURVE)
-_EC_PUBLIC_KEY = _oid_octets(sm2.EC_PUBLIC_KEY)
-_SM2_CURVE_TLV = b"\x06" + bytes([len(_SM2_CURVE)]) + _SM2_CURVE
-
-
 @functools.lru_cache(maxsize=8192)
 def public_key_info(cert: x509.Certificate) -> PublicKeyInfo:
     """The certificate's SubjectPublicKeyInfo (RFC 5280 §4.1.2.7), read from the
@@ -98,14 +80,18 @@ def public_key_info(cert: x509.Certificate) -> PublicKeyInfo:
     raise DerError("no subjectPublicKeyInfo")
 
 
+def _declares_sm2(info: PublicKeyInfo) -> bool:
+    return info.algorithm == sm2.SM2_CURVE_OCTETS or (
+        info.algorithm == sm2.EC_PUBLIC_KEY_OCTETS and info.parameters == sm2.SM2_CURVE_PARAM)
+
+
 def declares_sm2_key(cert: x509.Certificate) -> bool:
     """The certificate says its key is an SM2 key: id-ecPublicKey on sm2p256v1, or the SM2
     OID as the key algorithm (GM/T 0015 §6; some CAs)."""
     try:
-        info = public_key_info(cert)
+        return _declares_sm2(public_key_info(cert))
     except DerError:
         return False
-    return info.algorithm == _SM2_CURVE or (info.algorithm == _EC_PUBLIC_KEY and info.parameters == _SM2_CURVE_TLV)
 
 
 def is_sm2_signed(oid: x509.ObjectIdentifier) -> bool:
@@ -119,7 +105,7 @@ def check_public_key(cert: x509.Certificate) -> None:
         info = public_key_info(cert)
     except DerError as exc:
         raise SignatureCheckError("bad_signature", f"unreadable subjectPublicKeyInfo: {exc}") from None
-    if info.algorithm != _SM2_CURVE and not (info.algorithm == _EC_PUBLIC_KEY and info.parameters == _SM2_CURVE_TLV):
+    if not _declares_sm2(info):
         return
     try:
         sm2.verify_key(info.der)
@@ -181,13 +167,8 @@ def _sm2(signer: x509.Certificate, signature: bytes, data: bytes, oid: str, sign
             raise SignatureCheckError("sm2_wrong_curve", f"{what}: key of {name}: {exc}") from None
         if exc.failure is not sm2.Sm2Failure.BAD_SIGNATURE:
             raise SignatureCheckError("bad_signature", f"{what}: {exc.failure.value} SM2 signature: {exc}") from None
-    for other in dict.fromkeys(other_ids):
-        if other == signer_id:
-            continue
-        try:
-            sm2.verify(spki, signature, data, other)
-        except sm2.Sm2Error:
-            continue
+    other = sm2.other_signer_id(spki, signature, data, other_ids, excluding=signer_id)
+    if other is not None:
         raise SignatureCheckError("sm2_signer_id", f"{what} verifies with SM2 signer ID {other!r}, not with "
                                   f"{signer_id!r} that the CA's profile names")
     raise SignatureCheckError("bad_signature", f"{what}: the SM2 signature of {name} does not verify")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from tongsuopy.backends.tongsuo.backend import backend as _backend
@@ -27,6 +28,8 @@ from tongsuopy.crypto import hashes as _hashes
 from tongsuopy.crypto.asymciphers import ec as _ec
 from tongsuopy.crypto.exceptions import UnsupportedAlgorithm as _UnsupportedAlgorithm
 from tongsuopy.crypto.serialization import load_der_private_key, load_pem_private_key
+
+from .der import _read_tlv, oid_octets
 
 # OIDs (GM/T 0006-2012, GB/T 33560-2017).
 SM2_WITH_SM3 = "1.2.156.10197.1.501"
@@ -163,37 +166,9 @@ def encode_raw(r: int, s: int) -> bytes:
 # ----------------------------------------------------------------------------- keys
 
 
-def _tlv(data: bytes, pos: int) -> tuple[int, bytes, int]:
-    if pos + 2 > len(data):
-        raise ValueError("truncated")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        n = length & 0x7F
-        if not 1 <= n <= 2 or pos + n > len(data):
-            raise ValueError("bad length")
-        length = int.from_bytes(data[pos : pos + n], "big")
-        pos += n
-    if pos + length > len(data):
-        raise ValueError("truncated")
-    return tag, data[pos : pos + length], pos + length
-
-
-def _oid(dotted: str) -> bytes:
-    parts = [int(p) for p in dotted.split(".")]
-    out = bytearray([parts[0] * 40 + parts[1]])
-    for n in parts[2:]:
-        chunk = [n & 0x7F]
-        n >>= 7
-        while n:
-            chunk.append(0x80 | (n & 0x7F))
-            n >>= 7
-        out.extend(reversed(chunk))
-    return bytes(out)
-
-
-_SM2_CURVE_OCTETS = _oid(SM2_CURVE)
-_EC_PUBLIC_KEY_OCTETS = _oid(EC_PUBLIC_KEY)
+SM2_CURVE_OCTETS = oid_octets(SM2_CURVE)
+EC_PUBLIC_KEY_OCTETS = oid_octets(EC_PUBLIC_KEY)
+SM2_CURVE_PARAM = b"\x06" + bytes([len(SM2_CURVE_OCTETS)]) + SM2_CURVE_OCTETS  # namedCurve sm2p256v1
 
 
 def sm2_point(spki_der: bytes) -> bytes:
@@ -202,25 +177,24 @@ def sm2_point(spki_der: bytes) -> bytes:
     OID used as the algorithm itself, with absent, NULL or sm2p256v1 parameters (seen in
     certificates of some CAs). Raises ``Sm2Error(NOT_SM2_KEY)`` for anything else."""
     try:
-        tag, body, end = _tlv(spki_der, 0)
+        tag, body, end = _read_tlv(spki_der, 0)
         if tag != 0x30 or end != len(spki_der):
             raise ValueError("not a SEQUENCE")
-        tag, alg, pos = _tlv(body, 0)
+        tag, alg, pos = _read_tlv(body, 0)
         if tag != 0x30:
             raise ValueError("no AlgorithmIdentifier")
-        tag, oid, after = _tlv(alg, 0)
+        tag, oid, after = _read_tlv(alg, 0)
         params = alg[after:]
-        tag_bits, bits, end = _tlv(body, pos)
+        tag_bits, bits, end = _read_tlv(body, pos)
         if tag_bits != 0x03 or end != len(body) or not bits or bits[0] != 0:
             raise ValueError("no subjectPublicKey BIT STRING")
     except ValueError as exc:
         raise Sm2Error(Sm2Failure.NOT_SM2_KEY, f"unreadable SubjectPublicKeyInfo: {exc}") from None
-    curve_param = b"\x06" + bytes([len(_SM2_CURVE_OCTETS)]) + _SM2_CURVE_OCTETS
-    if oid == _EC_PUBLIC_KEY_OCTETS:
-        if params != curve_param:
+    if oid == EC_PUBLIC_KEY_OCTETS:
+        if params != SM2_CURVE_PARAM:
             raise Sm2Error(Sm2Failure.NOT_SM2_KEY, "elliptic-curve key on a curve other than sm2p256v1")
-    elif oid == _SM2_CURVE_OCTETS:
-        if params not in (b"", b"\x05\x00", curve_param):
+    elif oid == SM2_CURVE_OCTETS:
+        if params not in (b"", b"\x05\x00", SM2_CURVE_PARAM):
             raise Sm2Error(Sm2Failure.NOT_SM2_KEY, "SM2 algorithm with parameters naming another curve")
     else:
         raise Sm2Error(Sm2Failure.NOT_SM2_KEY, "not an elliptic-curve key")
@@ -284,6 +258,21 @@ def verify(spki_der: bytes, signature: bytes, data: bytes, signer_id: str = DEFA
     _backend._consume_errors()
     if result != 1:
         raise Sm2Error(Sm2Failure.BAD_SIGNATURE, "the SM2 signature does not verify")
+
+
+def other_signer_id(spki_der: bytes, signature: bytes, data: bytes, candidates: Sequence[str], *,
+                    excluding: str, allow_raw: bool = False) -> str | None:
+    """The first of ``candidates`` (other than ``excluding``) the signature verifies with:
+    only to name a signer-ID mismatch when verification with the expected ID failed."""
+    for candidate in dict.fromkeys(candidates):
+        if candidate == excluding:
+            continue
+        try:
+            verify(spki_der, signature, data, candidate, allow_raw=allow_raw)
+        except Sm2Error:
+            continue
+        return candidate
+    return None
 
 
 def load_private_key(data: bytes, password: bytes | None = None, *, pkcs12: bool = False) -> Any:

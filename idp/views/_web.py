@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from flask import current_app, g, render_template, request, session
+from flask import current_app, g, redirect, render_template, request, session
 from werkzeug.datastructures import MultiDict
 
 from common.crypto import constant_time_equals, random_token
@@ -136,8 +136,6 @@ def complete_login(login: LoginRequest, target: str) -> Any:
     the SSO session and audits the login (``idp.login``); then commit, send the logout
     tokens of a session it ended, give the UI a new CSRF token and set the new cookie on a
     303 to ``target``."""
-    from flask import redirect
-
     result = services().logins.complete(login)
     db.session.commit()
     deliver_logouts(result.deliveries)
