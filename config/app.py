@@ -128,6 +128,7 @@ def create_app(
     provider_overrides.setdefault("is_administrator", holds_any_role)
     provider = Provider(
         realname_settings=realname_settings,
+        certificate_settings=settings.certificate_settings(),
         settings=settings.idp_settings(),
         store=store,
         clock=clock,

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from admin.audit import AlertThresholds
+from certificates.settings import CertificateSettings
 from idp.protocol import Features
 from idp.settings import IdpSettings
 from realname.settings import RealnameSettings
@@ -165,6 +166,10 @@ class Settings(BaseSettings):
         "",
         description="Comma-separated IP addresses of the proxies allowed to set the client-certificate header; "
         "the header from any other peer is ignored.",
+    )
+    certificate_challenge_ttl: int = Field(
+        300, ge=30, le=3600,
+        description="Seconds a certificate-login challenge stays usable (single use, for the browser it was shown to).",
     )
     # Optional protocol features (issue 11): each switches its endpoint, its discovery
     # metadata and its server registration together.
@@ -375,14 +380,20 @@ class Settings(BaseSettings):
             secure_cookies=self.secure_cookies,
             backchannel_logout_timeout=self.backchannel_logout_timeout,
             production=self.is_production,
-            client_cert_header=self.client_cert_header,
-            client_cert_proxies=tuple(p.strip() for p in self.client_cert_proxies.split(",") if p.strip()),
             features=Features(
                 introspection=self.feature_introspection, revocation=self.feature_revocation,
                 client_credentials=self.feature_client_credentials,
                 frontchannel_logout=self.feature_frontchannel_logout,
                 backchannel_logout=self.feature_backchannel_logout,
             ),
+        )
+
+    def certificate_settings(self) -> CertificateSettings:
+        return CertificateSettings(
+            client_cert_header=self.client_cert_header,
+            client_cert_proxies=tuple(p.strip() for p in self.client_cert_proxies.split(",") if p.strip()),
+            challenge_ttl=self.certificate_challenge_ttl,
+            production=self.is_production,
         )
 
     def realname_settings(self) -> RealnameSettings:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from certificates.legal import LegalPersonService
 from certificates.registry import CaService, TrustedCaCache
 from certificates.service import CertificateLoginService
+from certificates.settings import CertificateSettings
 from certificates.validation import CertificateValidator
 from common.audit import AuditTrail
 from common.clock import Clock
@@ -83,6 +84,7 @@ class Provider:
     # Fetches sector identifier documents at client registration (common.http's guard).
     http_fetch: Fetcher = http_fetch
     realname_settings: RealnameSettings = field(default_factory=RealnameSettings)
+    certificate_settings: CertificateSettings = field(default_factory=CertificateSettings)
     # Per-process: the http registry keeps its circuit breaker, the SMS sender its client.
     http_registry: HttpRegistry | None = None
     sms: SmsSender = field(default_factory=ConsoleSender)
@@ -310,7 +312,7 @@ class Services:
     def certificate_login(self) -> CertificateLoginService:
         if "certificate_login" not in self._cache:
             self._cache["certificate_login"] = CertificateLoginService(
-                self.cas, self.p.validator(), self.legal, production=self.p.settings.production)
+                self.cas, self.p.validator(), self.legal, self.p.store, self.p.certificate_settings)
         return self._cache["certificate_login"]
 
     @property

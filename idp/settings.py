@@ -31,6 +31,4 @@ class IdpSettings:
     secure_cookies: bool = True
     backchannel_logout_timeout: float = 2.0
     production: bool = False
-    client_cert_header: str | None = None
-    client_cert_proxies: tuple[str, ...] = ()
     features: Features = field(default_factory=Features)

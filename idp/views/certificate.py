@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from typing import Any
 from urllib.parse import unquote
 
@@ -14,7 +13,6 @@ from flask import redirect, request, session, url_for
 
 from certificates.proof import ProofFailure
 from certificates.trust import CertificateRejectedError, ValidatedCertificate
-from common.crypto import constant_time_equals
 from common.db import db
 
 from ..i18n import error_text, reason_text, translate
@@ -28,7 +26,6 @@ from ._web import (
     complete_login,
     load_interaction,
     locale,
-    provider,
     render,
     services,
     sso_cookie,
@@ -38,25 +35,8 @@ from .oauth import pending_request
 
 log = logging.getLogger("yiwang.certificates")
 
-CHALLENGE_TTL = 300
 _PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 MAX_PEM = 64 * 1024
-
-
-def _new_challenge() -> str:
-    # Hex: a challenge starting with "-" (urlsafe base64) is taken for an option by the
-    # signer tool's command line, and "-"/"_" break double-click selection.
-    challenge = secrets.token_hex(24)
-    provider().store.set(f"cert-challenge:{challenge}", browser_id().encode(), CHALLENGE_TTL)
-    return challenge
-
-
-def _consume_challenge(challenge: str) -> bool:
-    """Single use, short-lived, and only for the browser it was shown to."""
-    if not challenge or len(challenge) > 64:
-        return False
-    owner = provider().store.consume(f"cert-challenge:{challenge}")
-    return owner is not None and constant_time_equals(owner.decode(), session.get("bid", ""))
 
 
 def _page(iid: str, status: int = 200, error: str | None = None) -> Any:
@@ -64,9 +44,9 @@ def _page(iid: str, status: int = 200, error: str | None = None) -> Any:
     req = pending_request(record) if record else None
     if req is not None:
         allow_form_target(req.redirect_uri)
-    return render("idp/login_certificate.html", status, challenge=_new_challenge(), interaction=iid,
+    return render("idp/login_certificate.html", status, challenge=services().certificate_login.new_challenge(browser_id()), interaction=iid,
                   client_name=req.client.name if req else None, error=error,
-                  mtls=bool(provider().settings.client_cert_header))
+                  mtls=services().certificate_login.settings.mtls_enabled)
 
 
 def _rejected(exc: CertificateRejectedError) -> str:
@@ -122,7 +102,7 @@ def certificate_login_submit() -> Any:
     if not check_csrf():
         return _page(iid, 400, translate("csrf.expired", locale()))
     challenge = request.form.get("challenge", "")
-    if not _consume_challenge(challenge):
+    if not services().certificate_login.consume_challenge(challenge, str(session.get("bid", ""))):
         return _page(iid, 400, error_text("challenge_expired", "The challenge has expired.", locale()))
     pem = request.form.get("certificate", "").encode()[:MAX_PEM]
     chain = _PEM_BLOCK.findall(request.form.get("chain", "").encode()[:MAX_PEM])
@@ -156,10 +136,10 @@ def _peer_address() -> str:
 def certificate_login_mtls() -> Any:
     """mTLS mode: the TLS-terminating proxy verified possession of the key during the
     handshake and passes the certificate in a header; only configured proxies may."""
-    settings = provider().settings
+    settings = services().certificate_login.settings
     iid = request.args.get("interaction", "")
     header = settings.client_cert_header
-    if not header or _peer_address() not in settings.client_cert_proxies:
+    if not header or not settings.trusts_header_from(_peer_address()):
         log.warning("client certificate header ignored", extra={"result": "untrusted_peer"})
         return _refuse(iid, "untrusted_peer", translate("cert.no_client_certificate", locale()))
     raw = request.headers.get(header, "")
