@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from common.errors import DomainError
 
-from .authorize import AuthorizationError, AuthorizationRequest, decide
+from .authorize import AuthorizationRequest, decide
 from .models import Account
+from .oauth_errors import AuthorizationResponseError, AuthorizationServerError
 from .protocol import ADMIN_SCOPE
 from .release import ConsentChoices, ConsentState, choices, released, requested_claims
 from .tokens import AuthorizationCode
@@ -44,8 +45,7 @@ class ShowPage:
 class RefuseToClient:
     """An error for the client at its verified redirect URI (RFC 6749 §4.1.2.1)."""
 
-    error: str
-    description: str | None = None
+    error: AuthorizationResponseError
 
 
 @dataclass(frozen=True)
@@ -118,12 +118,12 @@ class AuthorizationFlow:
                 consent_given_now=consent_now,
                 now=now,
             )
-        except AuthorizationError as exc:
-            return RefuseToClient(exc.error, exc.description)
+        except AuthorizationResponseError as exc:
+            return RefuseToClient(exc)
         if decision.action in ("login", "consent", "stepup"):
             return ShowPage(decision.action)  # type: ignore[arg-type]
         if session is None or account is None or offer is None:  # pragma: no cover - decide() demands a login
-            return RefuseToClient("server_error")
+            return RefuseToClient(AuthorizationServerError())
         # Issue 4, agents (经办人): a citizen with mandates who is asked for legal-person
         # claims picks whom to act as; the choice belongs to this authorization request.
         subject_account, context = account, dict(session.context)

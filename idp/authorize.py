@@ -12,6 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from .assurance import LEVELS, choose_acr, rank
 from .claims import InvalidClaimsRequestError, parse_claims_request, requested_acr_values
+from .oauth_errors import (
+    AuthorizationServerError,
+    ConsentRequiredError,
+    InteractionRequiredError,
+    InvalidAuthorizationRequestError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestUriNotSupportedError,
+    UnmetAuthenticationRequirementsError,
+)
 from .protocol import ADMIN_SCOPE, PKCE_VALUE
 
 if TYPE_CHECKING:
@@ -31,15 +41,6 @@ PARAMETER_LIMITS = {
     "code_challenge": 128, "code_challenge_method": 16, "prompt": 64, "max_age": 10, "login_hint": 256,
     "id_token_hint": 8192, "acr_values": 512, "claims": 8192, "ui_locales": 256, "response_mode": 32,
 }
-
-
-class AuthorizationError(Exception):
-    """An error to send back to the (verified) redirect URI."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(error)
-        self.error = error
-        self.description = description
 
 
 @dataclass
@@ -70,49 +71,49 @@ def response_mode_of(params: Any) -> str:
 def parse_request(
     params: Any, client: RegisteredClient, redirect_uri: str, scope: str, *, admin_max_auth_age: int | None = None
 ) -> AuthorizationRequest:
-    """Apply the profile's request rules; raise ``AuthorizationError`` (redirectable).
+    """Apply the profile's request rules; raise ``AuthorizationResponseError`` (redirectable).
     ``admin_max_auth_age``: the oldest login an admin-scoped request may reuse."""
     # OIDC Core §6: request objects are not supported by this provider.
     if params.get("request"):
-        raise AuthorizationError("request_not_supported", "Request objects are not supported.")
+        raise RequestNotSupportedError("Request objects are not supported.")
     if params.get("request_uri"):
-        raise AuthorizationError("request_uri_not_supported", "request_uri is not supported.")
+        raise RequestUriNotSupportedError("request_uri is not supported.")
     for name, limit in PARAMETER_LIMITS.items():
         values = params.getlist(name)
         if len(values) > 1:
             # RFC 6749 §3.1: parameters must not be repeated.
-            raise AuthorizationError("invalid_request", f"Repeated parameter {name}.")
+            raise InvalidAuthorizationRequestError(f"Repeated parameter {name}.")
         if values and len(values[0]) > limit:
-            raise AuthorizationError("invalid_request", f"{name} is too long.")
+            raise InvalidAuthorizationRequestError(f"{name} is too long.")
     mode = params.get("response_mode") or "query"
     if mode not in RESPONSE_MODES:
         # OAuth 2.0 Multiple Response Types §2.1 / Form Post Response Mode: only query and
         # form_post suit the code flow; fragment would expose the code to scripts.
-        raise AuthorizationError("invalid_request", "Unsupported response_mode.")
+        raise InvalidAuthorizationRequestError("Unsupported response_mode.")
 
     # RFC 7636 §4.3 + RFC 9700 §2.1.1: PKCE with S256 for every client; plain and a
     # missing method (which RFC 7636 would read as plain) are refused.
     challenge = params.get("code_challenge") or ""
     method = params.get("code_challenge_method") or ""
     if not challenge:
-        raise AuthorizationError("invalid_request", "code_challenge is required (PKCE).")
+        raise InvalidAuthorizationRequestError("code_challenge is required (PKCE).")
     if method != "S256":
-        raise AuthorizationError("invalid_request", "code_challenge_method must be S256.")
+        raise InvalidAuthorizationRequestError("code_challenge_method must be S256.")
     if not PKCE_VALUE.match(challenge):
-        raise AuthorizationError("invalid_request", "Invalid code_challenge.")
+        raise InvalidAuthorizationRequestError("Invalid code_challenge.")
 
     # OIDC Core §3.1.2.1 prompt: known values; none alone.
     prompt = set((params.get("prompt") or "").split())
     if prompt - PROMPTS:
-        raise AuthorizationError("invalid_request", "Unsupported prompt value.")
+        raise InvalidAuthorizationRequestError("Unsupported prompt value.")
     if "none" in prompt and len(prompt) > 1:
-        raise AuthorizationError("invalid_request", "prompt=none cannot be combined with other values.")
+        raise InvalidAuthorizationRequestError("prompt=none cannot be combined with other values.")
 
     max_age = None
     if params.get("max_age") not in (None, ""):
         raw = params.get("max_age")
         if not raw.isdigit() or len(raw) > 10:
-            raise AuthorizationError("invalid_request", "max_age must be a non-negative integer.")
+            raise InvalidAuthorizationRequestError("max_age must be a non-negative integer.")
         max_age = int(raw)
     if admin_max_auth_age is not None and ADMIN_SCOPE in scope.split():
         # Issue 17 / RFC 9470 §2 max_age: the admin API accepts only a recent login, so an
@@ -122,15 +123,15 @@ def parse_request(
     try:
         claims_request = parse_claims_request(params.get("claims"))
     except InvalidClaimsRequestError:
-        raise AuthorizationError("invalid_request", "The claims parameter is not valid JSON of the right shape.") from None
+        raise InvalidAuthorizationRequestError("The claims parameter is not valid JSON of the right shape.") from None
     acr_values, essential = requested_acr_values(params.get("acr_values"), claims_request)
 
     nonce = params.get("nonce")
     if nonce is not None and len(nonce) > 512:
-        raise AuthorizationError("invalid_request", "nonce is too long.")
+        raise InvalidAuthorizationRequestError("nonce is too long.")
     state = params.get("state")
     if state is not None and len(state) > 2048:
-        raise AuthorizationError("invalid_request", "state is too long.")
+        raise InvalidAuthorizationRequestError("state is too long.")
 
     return AuthorizationRequest(
         client=client,
@@ -171,14 +172,14 @@ def decide(
     consent_given_now: bool,
     now: int,
 ) -> Decision:
-    """What the authorization endpoint does next. Raises ``AuthorizationError``.
+    """What the authorization endpoint does next. Raises ``AuthorizationResponseError``.
 
     ``fresh_login`` is True when the session's authentication happened after this
     authorization request arrived (the user just logged in for it).
     """
     # OIDC Core §3.1.2.1 id_token_hint: a hint we did not issue is an error.
     if hint_invalid:
-        raise AuthorizationError("invalid_request", "id_token_hint is not valid.")
+        raise InvalidAuthorizationRequestError("id_token_hint is not valid.")
     need_login = session is None
     if session is not None and not fresh_login:
         # prompt=login and max_age force a new authentication (OIDC Core §3.1.2.1,
@@ -196,15 +197,15 @@ def decide(
         # a code for someone else: interactively ask for a login, after a fresh login or
         # with prompt=none it is an error.
         if fresh_login or "none" in req.prompt:
-            raise AuthorizationError("login_required", "The requested user is not logged in.")
+            raise LoginRequiredError("The requested user is not logged in.")
         need_login = True
     if need_login:
         if "none" in req.prompt:
-            raise AuthorizationError("login_required", "The user is not logged in.")
+            raise LoginRequiredError("The user is not logged in.")
         return Decision("login")
 
     if session is None or session_level is None:  # pragma: no cover - guarded above
-        raise AuthorizationError("server_error", "No session.")
+        raise AuthorizationServerError("No session.")
     acr = choose_acr(session_level, req.acr_values)
     if acr is None:
         # DESIGN.md §5: never a silently lower acr. A level a password account can reach
@@ -213,16 +214,15 @@ def decide(
         # unmet_authentication_requirements).
         target = min((v for v in req.acr_values if v in LEVELS), key=rank)
         if rank(target) > rank(STEP_UP_LIMIT):
-            raise AuthorizationError(
-                "unmet_authentication_requirements", "The requested authentication level cannot be met."
+            raise UnmetAuthenticationRequirementsError("The requested authentication level cannot be met."
             )
         if "none" in req.prompt:
             # OIDC Core §3.1.2.6: prompt=none cannot show the step-up pages.
-            raise AuthorizationError("interaction_required", "A stronger authentication is required.")
+            raise InteractionRequiredError("A stronger authentication is required.")
         return Decision("stepup", target)
 
     if ("consent" in req.prompt and not consent_given_now) or not consent_granted:
         if "none" in req.prompt:
-            raise AuthorizationError("consent_required", "The user has not consented.")
+            raise ConsentRequiredError("The user has not consented.")
         return Decision("consent", acr)
     return Decision("issue", acr)

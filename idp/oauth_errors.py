@@ -1,11 +1,12 @@
 """OAuth errors as typed values that render themselves: one class per wire code with its
 status, fixed description and headers (RFC 6749 §5.2, RFC 6750 §3, RFC 9470 §3). Pure:
-``render()`` gives (body, status, headers), which a Flask view returns as a JSON response."""
+``render()`` gives (body, status, headers), which a Flask view returns as a JSON response;
+errors of the authorization endpoint give ``params()`` for the redirect instead."""
 
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from common.errors import DomainError
 
@@ -174,3 +175,103 @@ class InsufficientUserAuthenticationError(BearerTokenError):
 
     def challenge_attributes(self) -> list[tuple[str, str]]:
         return super().challenge_attributes() + ([("max_age", str(self.max_age))] if self.max_age is not None else [])
+
+
+# -- the authorization endpoint: errors sent to the client's redirect URI ---------------
+
+
+class AuthorizationResponseError(OAuthError):
+    """An error for the client at its verified redirect URI (RFC 6749 §4.1.2.1, OIDC Core
+    §3.1.2.6): ``error`` and ``error_description`` travel as response parameters, with
+    ``state`` and ``iss``, not as a JSON body. One subclass per code; an occurrence may
+    name the rule it broke in its description (fixed text, never the request's input)."""
+
+    code = "server_error"
+    public_message = "The server could not complete the request."
+    # Only used when there is no verified redirect URI and the error is shown as a page.
+    status_code = 400
+    _by_code: ClassVar[dict[str, type[AuthorizationResponseError]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        AuthorizationResponseError._by_code[cls.code] = cls
+
+    def __init__(self, description: str | None = None) -> None:
+        super().__init__(description or "", public_message=description)
+
+    def params(self) -> list[tuple[str, str]]:
+        return [("error", self.code), ("error_description", self.description)]
+
+    @classmethod
+    def for_code(cls, code: str) -> AuthorizationResponseError:
+        """The typed error for a code Authlib reports; an unknown code is our fault."""
+        return cls._by_code.get(code, AuthorizationServerError)()
+
+
+class InvalidAuthorizationRequestError(AuthorizationResponseError):
+    code = "invalid_request"
+    public_message = "The request is missing a parameter or has an invalid one."
+
+
+class UnauthorizedClientError(AuthorizationResponseError):
+    code = "unauthorized_client"
+    public_message = "The client may not use this response type."
+
+
+class UnsupportedResponseTypeError(AuthorizationResponseError):
+    code = "unsupported_response_type"
+    public_message = "Only response_type=code is supported."
+
+
+class InvalidScopeError(AuthorizationResponseError):
+    code = "invalid_scope"
+    public_message = "The requested scope is not valid."
+
+
+class AccessDeniedError(AuthorizationResponseError):
+    code = "access_denied"
+    public_message = "The user denied the request."
+
+
+class AuthorizationServerError(AuthorizationResponseError):
+    code = "server_error"
+    public_message = "The server could not complete the request."
+
+
+class AuthorizationThrottledError(AuthorizationResponseError):
+    # RFC 6749 §4.1.2.1 temporarily_unavailable: here, the network's pending-interaction
+    # budget is spent (issue 17).
+    code = "temporarily_unavailable"
+    public_message = "Too many requests from your network; try again in a few minutes."
+
+
+class LoginRequiredError(AuthorizationResponseError):
+    # OIDC Core §3.1.2.6
+    code = "login_required"
+    public_message = "The user must log in."
+
+
+class ConsentRequiredError(AuthorizationResponseError):
+    code = "consent_required"
+    public_message = "The user must consent."
+
+
+class InteractionRequiredError(AuthorizationResponseError):
+    code = "interaction_required"
+    public_message = "User interaction is required."
+
+
+class UnmetAuthenticationRequirementsError(AuthorizationResponseError):
+    # OpenID Connect Core errata set 2, §3.1.2.6 (unmet_authentication_requirements).
+    code = "unmet_authentication_requirements"
+    public_message = "The requested authentication level cannot be met."
+
+
+class RequestNotSupportedError(AuthorizationResponseError):
+    code = "request_not_supported"
+    public_message = "Request objects are not supported."
+
+
+class RequestUriNotSupportedError(AuthorizationResponseError):
+    code = "request_uri_not_supported"
+    public_message = "request_uri is not supported."

@@ -17,7 +17,7 @@ from common.db import db
 from .. import oauth_errors
 from ..assurance import LEVELS
 from ..authorization import Interaction, RefuseToClient, ShowPage
-from ..authorize import AuthorizationError, AuthorizationRequest, parse_request, response_mode_of
+from ..authorize import AuthorizationRequest, parse_request, response_mode_of
 from ..discovery import ENDPOINTS, provider_metadata
 from ..errors import SigningKeyUnavailableError
 from ..release import ConsentChoices, ConsentState
@@ -36,20 +36,6 @@ from ._web import (
     sso_cookie,
     update_interaction,
 )
-
-# Fixed, client-facing descriptions per error code (STYLE.md: never exception text).
-_DESCRIPTIONS = {
-    "invalid_request": "The request is missing a parameter or has an invalid one.",
-    "unauthorized_client": "The client may not use this response type.",
-    "unsupported_response_type": "Only response_type=code is supported.",
-    "invalid_scope": "The requested scope is not valid.",
-    "access_denied": "The user denied the request.",
-    "login_required": "The user must log in.",
-    "consent_required": "The user must consent.",
-    "interaction_required": "User interaction is required.",
-    "server_error": "The server could not complete the request.",
-    "temporarily_unavailable": "Too many requests from your network; try again in a few minutes.",
-}
 
 log = logging.getLogger("yiwang.oauth")
 
@@ -86,8 +72,10 @@ def _error_page(error: str, status: int = 400) -> Any:
     return render("idp/error.html", status=status, error=error)
 
 
-def redirect_error(req_redirect: str, mode: str, state: str | None, error: str, description: str | None = None) -> Any:
-    params = [("error", error), ("error_description", description or _DESCRIPTIONS.get(error, error))]
+def redirect_error(req_redirect: str, mode: str, state: str | None, error: oauth_errors.AuthorizationResponseError) -> Any:
+    """RFC 6749 §4.1.2.1: the error, its fixed description and the request's state, at the
+    client's verified redirect URI."""
+    params = error.params()
     if state is not None:
         params.append(("state", state))
     return _authorization_response(req_redirect, mode, params)
@@ -127,14 +115,15 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
         # RFC 6749 §4.1.2.1: redirect only once client and redirect URI are verified;
         # Authlib sets redirect_uri on the error exactly then.
         if exc.redirect_uri:
-            return redirect_error(exc.redirect_uri, response_mode_of(params), params.get("state"), exc.error)
+            return redirect_error(exc.redirect_uri, response_mode_of(params), params.get("state"),
+                                  oauth_errors.AuthorizationResponseError.for_code(exc.error))
         return _error_page(exc.error)
     redirect_uri = grant.redirect_uri
     try:
         req = parse_request(params, grant.request.client, redirect_uri, grant.request.scope or "",
                             admin_max_auth_age=prov.settings.admin_max_auth_age)
-    except AuthorizationError as exc:
-        return redirect_error(redirect_uri, response_mode_of(params), params.get("state"), exc.error, exc.description)
+    except oauth_errors.AuthorizationResponseError as exc:
+        return redirect_error(redirect_uri, response_mode_of(params), params.get("state"), exc)
     interaction = None
     if record is not None:
         interaction = Interaction(created_at=record["created_at"], consent_done=bool(record.get("consent_done")),
@@ -146,7 +135,8 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
             interaction_id = interaction_id or save_interaction(params, created_at=now)
         except InteractionThrottledError:
             # RFC 6749 §4.1.2.1: client and redirect URI are verified, so the client hears it.
-            return redirect_error(req.redirect_uri, req.response_mode, req.state, "temporarily_unavailable")
+            return redirect_error(req.redirect_uri, req.response_mode, req.state,
+                                  oauth_errors.AuthorizationThrottledError())
         target = {"login": "idp.login", "consent": "idp.consent", "stepup": "idp.stepup",
                   "act_as": "idp.act_as"}[outcome.page]
         return redirect(url_for(target, interaction=interaction_id), code=303 if request.method == "POST" else 302)
@@ -154,7 +144,7 @@ def handle_authorization(params: MultiDict[str, str], interaction_id: str | None
         drop_interaction(interaction_id)
     db.session.commit()
     if isinstance(outcome, RefuseToClient):
-        return redirect_error(req.redirect_uri, req.response_mode, req.state, outcome.error, outcome.description)
+        return redirect_error(req.redirect_uri, req.response_mode, req.state, outcome.error)
     out = [("code", outcome.code)]
     if req.state is not None:
         out.append(("state", req.state))
@@ -199,7 +189,7 @@ def pending_request(record: dict[str, Any]) -> AuthorizationRequest | None:
         grant = _consent_grant(params)
         return parse_request(params, grant.request.client, grant.redirect_uri, grant.request.scope or "",
                              admin_max_auth_age=provider().settings.admin_max_auth_age)
-    except (OAuth2Error, AuthorizationError):
+    except (OAuth2Error, oauth_errors.AuthorizationResponseError):
         return None
 
 

@@ -18,6 +18,7 @@ from ..clients import ADMIN_SCOPE
 from ..errors import InvalidCredentialsError
 from ..i18n import error_text
 from ..login import LoginRequest
+from ..oauth_errors import AccessDeniedError
 from ..pending_steps import LOGOUT_REQUEST
 from ..release import decide_consent
 from . import bp
@@ -204,7 +205,7 @@ def consent_submit() -> Any:
         svc.audit.record("consent.deny", actor=f"account:{sso.account_id}", outcome="denied", reason="user_denied",
                          client_id=req.client.client_id)
         db.session.commit()
-        return redirect_error(req.redirect_uri, req.response_mode, req.state, "access_denied")
+        return redirect_error(req.redirect_uri, req.response_mode, req.state, AccessDeniedError())
     # The offer is recomputed, so only claims this request asks for can be agreed to.
     _, _, offer = consent_offer(req, sso.account_id)
     agreed, declined, confirmed = decide_consent(
