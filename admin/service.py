@@ -59,7 +59,7 @@ class AdminServices:
             s = self.services
             trail = AuditAdminService(s.session, clock=s.p.clock, thresholds=self.alert_thresholds)
             self._cache["audit"] = AuditTrailOperations(trail, keys=s.keys, issuer=s.p.settings.issuer, audit=s.audit,
-                                                        session=s.session, clock=s.p.clock)
+                                                        session=s.session, clock=s.p.clock, sign=s.tokens.sign_jwt)
         value: AuditTrailOperations = self._cache["audit"]
         return value
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,6 @@ from idp.provider import Services
 from . import _admin, _cli_actor, _emit, _services
 
 audit_cli = OperatorGroup("audit", help="The tamper-evident audit trail: verify, checkpoint (and archive), prune, export, alerts.")
-
-
-def _checkpoint_verifier(svc: Services) -> Callable[[str], Any]:
-    """Verified claims of a checkpoint JWS, or None (``admin.audit.checkpoint_verifier``,
-    shared with the console's and API's on-demand verification)."""
-    from admin.audit import checkpoint_verifier
-
-    return checkpoint_verifier(svc.keys, svc.p.settings.issuer)
 
 
 class _Moment(click.ParamType):
@@ -67,20 +58,18 @@ def _read_archives(paths: tuple[str, ...]) -> list[str]:
               help="Archived checkpoint file (one JWS per line, from `audit checkpoint --out`) kept outside the "
               "database, e.g. on WORM storage; repeatable. Detects a truncated tail even when the database "
               "checkpoints were deleted too.")
-@click.option("--record", is_flag=True, help="Record the result as an `audit.verify` event (console status, metrics).")
+@click.option("--record", is_flag=True, help="Record it as the scheduled verification (`audit.verify`, cron) rather "
+              "than an on-demand one (`admin.audit.verify`); the console status shows the latest of either.")
 @click.option("--json", "as_json", is_flag=True)
+@transactional
 def audit_verify(archives: tuple[str, ...], record: bool, as_json: bool) -> None:
     """Walk every chain, recomputing hashes; check heads, retention anchors, signed
     checkpoints and archived ones. Exits 1 and names the first broken link of each chain
-    when the trail was tampered with."""
-    from common.audit import describe, verify_trail
+    when the trail was tampered with. Audited (actor ``admin:cli``), as every reading of
+    the whole trail is."""
+    from common.audit import describe
 
-    archived = _read_archives(archives)
-    try:
-        report = verify_trail(db.session, checkpoint_claims=_checkpoint_verifier(_services()),  # type: ignore[arg-type]
-                              archived=archived)
-    finally:
-        db.session.rollback()
+    report = _admin().audit.verify(_cli_actor(), archived=_read_archives(archives), scheduled=record)
     lines = [f"audit trail {'OK' if report.ok else 'BROKEN'}: {report.events} events in {report.chains} chains, "
              f"{report.checkpoints} checkpoints, {report.archived_checkpoints} archived checkpoints, "
              f"{report.anchored_chains} pruned chains"]
@@ -90,15 +79,10 @@ def audit_verify(archives: tuple[str, ...], record: bool, as_json: bool) -> None
         else:
             where = f"archive line {b.archive_line}" if b.archive_line else f"checkpoint {b.checkpoint_id}"
         lines.append(f"  {where}: {b.problem} ({describe(b.problem)})")
-    if record:
-        first = report.first_broken
-        _services().audit.record("audit.verify", actor="system", outcome="ok" if report.ok else "error",
-                                 reason=first.problem if first else None,
-                                 details={"events": report.events, "broken_chains": len(report.broken),
-                                          "archived_checkpoints": report.archived_checkpoints})
-        db.session.commit()
     _emit(as_json, report.as_dict(), "\n".join(lines))
     if not report.ok:
+        # Exit 1 after the event is committed: the failed check is on the trail too.
+        db.session.commit()
         sys.exit(1)
 
 
@@ -112,22 +96,18 @@ def audit_checkpoint(out: str | None, as_json: bool) -> None:
     """Sign every chain head with the active signing key and store the checkpoint (run
     from cron). Keep the JWS outside the database too (``--out``): a checkpoint the
     attacker cannot delete is what makes a consistent rewrite detectable."""
-    from common.audit import CHECKPOINT_TYP, write_checkpoint
 
-    svc = _services()
-    issuer = svc.p.settings.issuer
-    row = write_checkpoint(db.session, clock=svc.p.clock,  # type: ignore[arg-type]
-                           sign=lambda claims: svc.tokens.sign_jwt({"typ": CHECKPOINT_TYP}, {"iss": issuer, **claims}))
-    svc.audit.record("audit.checkpoint", actor="system", details={"checkpoint_id": row.id, "archived": bool(out)})
-    if out:
+    def archive(jws: str, path: str = out or "") -> None:
         # Append-only and synced before the command commits: the archive never misses a
         # checkpoint the database has.
-        with open(out, "a", encoding="utf-8") as fh:
-            fh.write(row.jws + "\n")
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(jws + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-    _emit(as_json, {"checkpoint_id": row.id, "at": row.at.isoformat(), "jws": row.jws},
-          f"checkpoint {row.id} at {row.at.isoformat()}\n{row.jws}")
+
+    checkpoint_id, at, jws = _admin().audit.checkpoint(_cli_actor(), archive=archive if out else None)
+    _emit(as_json, {"checkpoint_id": checkpoint_id, "at": at.isoformat(), "jws": jws},
+          f"checkpoint {checkpoint_id} at {at.isoformat()}\n{jws}")
 
 
 @audit_cli.command("prune")
@@ -186,16 +166,15 @@ def audit_export(since: datetime | None, until: datetime | None, action: str | N
     be checked against the chain later. The export is itself an audit event."""
     from admin.audit import AuditQuery
 
-    svc = _services()
     query = AuditQuery(since=since, until=until, action=action, actor=actor, client_id=client_id, outcome=outcome)
+    # Audited as the console's and the API's export (admin.audit.export, with the filters),
+    # when it starts: an export cut short was still an export.
+    lines = _admin().audit.export(_cli_actor(), query)
     count = 0
     with click.open_file(out, "w", encoding="utf-8") as fh:
-        for line in _audit_admin(svc).export(query):
+        for line in lines:
             fh.write(line)
             count += 1
-    svc.audit.record("audit.export", actor="system",
-                     details={"since": since.isoformat() if since else None,
-                              "until": until.isoformat() if until else None, "events": count})
     if out != "-":
         click.echo(f"exported {count} events to {out}")
 

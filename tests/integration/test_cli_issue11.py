@@ -245,6 +245,26 @@ def test_audit_prune_is_recorded_as_the_cli(app, cli, clock, tmp_path, pg_templa
     assert event.actor == "admin:cli"
 
 
+def test_audit_checkpoint_verify_and_export_are_audited_as_the_cli(cli, tmp_path):
+    archive = tmp_path / "checkpoints.jws"
+    made = _json(cli("audit", "checkpoint", "--out", str(archive), "--json"))
+    [checkpoint] = _events("audit.checkpoint")
+    assert (checkpoint.actor, checkpoint.details) == ("admin:cli", {"checkpoint_id": made["checkpoint_id"],
+                                                                    "archived": True})
+    assert archive.read_text().strip() == made["jws"]
+
+    # On demand (as the console's button) and scheduled (cron's --record): both audited.
+    cli("audit", "verify", "--checkpoint", str(archive))
+    cli("audit", "verify", "--record")
+    assert [(e.action, e.actor, e.outcome) for e in _events("admin.audit.verify") + _events("audit.verify")] == [
+        ("admin.audit.verify", "admin:cli", "ok"), ("audit.verify", "admin:cli", "ok")]
+    assert _events("admin.audit.verify")[0].details["archived_checkpoints"] == 1
+
+    cli("audit", "export", "--action", "audit.", "--out", str(tmp_path / "out.jsonl"))
+    [export] = _events("admin.audit.export")
+    assert (export.actor, export.details) == ("admin:cli", {"action": "audit."})
+
+
 def test_demo_goes_through_the_audited_operations(cli):
     # Events of one transaction are written chain by chain: compare them unordered.
     first = _json(cli("demo", "--json"))
