@@ -67,7 +67,8 @@ CODE_COLLECT_SECONDS = 40
 
 # Sections of RESULTS.md written by other benchmarks (bench/certificates.py, bench/realname.py).
 KEPT_SECTIONS = ("## Certificate validation (issue 4)", "## Real-name registry look-ups (issue 3)",
-                 "## Certificate validation, SM2 beside ECDSA (issue 10)", "## Certificate login (issue 10)")
+                 "## Certificate validation, SM2 beside ECDSA (issue 10)", "## Certificate login (issue 10)",
+                 "## Keep-alive clients (issue 12)")
 
 
 def log(msg: str) -> None:
@@ -244,6 +245,10 @@ class Result:
     # beside idle ones means the connections were not spread over the workers.
     cpu_by_process_pct: list[int] = field(default_factory=list)
     note: str = ""
+    # The keep-alive client only (--client autocannon): responses that said
+    # ``Connection: close``, and connections opened again after the first ones.
+    closes: int | None = None
+    reconnects: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -331,7 +336,13 @@ class Wrk:
             cpu_ms_per_request=1000 * server_cpu / max(data["requests"], 1),
             cpu_by_process_pct=[round(100 * c / wall) for c in split if c > 0.01 * wall],
             note=note,
+            closes=data.get("closes"),
+            reconnects=data.get("reconnects"),
         )
+
+    @property
+    def name(self) -> str:
+        return "wrk"
 
     def collect_codes(self, base: str, line: str, count: int) -> list[str]:
         """Drive the authorization endpoint (SSO session, consent remembered) until
@@ -355,6 +366,25 @@ class Wrk:
             self.procs.stop(proc)
         codes = [c for c in codes_path.read_text().split("\n") if c]
         return codes[:count]
+
+
+@dataclass
+class KeepAliveClient(Wrk):
+    """Issue 12: replayable scenarios ("cycle") through autocannon (bench/node/keepalive.mjs),
+    which keeps each connection open and reconnects only when the server closes it, as a
+    portal's HTTP client library or a load balancer's pool does, and counts the closes.
+    wrk also keeps connections alive but reconnects silently. The single-use and chained
+    scenarios (codes, refresh tokens) still run on wrk."""
+
+    @property
+    def name(self) -> str:
+        return "autocannon"
+
+    def _cmd(self, base: str, mode: str, req: Path, result: Path, duration: int) -> list[str]:
+        if mode != "cycle":
+            return super()._cmd(base, mode, req, result, duration)
+        return ["node", str(NODE_DIR / "keepalive.mjs"), base, str(self.connections), str(duration), str(req),
+                str(result)]
 
 
 # -- the servers ----------------------------------------------------------------------
@@ -510,6 +540,7 @@ def start_yiwang(args: argparse.Namespace, out: Path, procs: Processes, cleanup:
         "YIWANG_INSTANCE_PATH": str(out / "yiwang-instance"),
         "YIWANG_WORKERS": str(args.workers),
         "YIWANG_THREADS": str(args.threads),
+        **({"YIWANG_WORKER_CONNECTIONS": str(args.worker_connections)} if args.worker_connections else {}),
         "YIWANG_BIND": f"127.0.0.1:{port}",
         "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     })
@@ -538,8 +569,7 @@ def start_yiwang(args: argparse.Namespace, out: Path, procs: Processes, cleanup:
     # BENCH_YIWANG_APP: another module:variable to serve, to measure a variant of the app
     # (e.g. one that wraps create_app with different engine options) without editing it.
     app_spec = os.environ.get("BENCH_YIWANG_APP", "wsgi:app")
-    proc = procs.start([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"), app_spec],
-                       log_path=log_path, cwd=ROOT, env=env)
+    proc = procs.start(server_command(args, app_spec, port, env), log_path=log_path, cwd=ROOT, env=env)
     cleanup.callback(procs.stop, proc)
     wait_ready(issuer + "/readyz", proc, log_path)
     log(f"yiwang: gunicorn ready on {issuer} ({args.workers} workers x {args.threads} threads)")
@@ -549,19 +579,39 @@ def start_yiwang(args: argparse.Namespace, out: Path, procs: Processes, cleanup:
         paths={"authorize": "/authorize", "token": "/token", "userinfo": "/userinfo", "introspect": "/introspect"},
         rp=Client(rp["client_id"], rp["client_secret"]),
         svc=Client(svc["client_id"], svc["client_secret"]),
-        info={"workers": args.workers, "threads": args.threads, "server": "gunicorn gthread"},
+        info={"workers": args.workers, "threads": args.threads,
+              "server": "granian wsgi" if args.server == "granian" else f"gunicorn {args.server}",
+              "worker_connections": args.worker_connections or "config default"},
         pid=proc.pid,
     )
+
+
+def server_command(args: argparse.Namespace, app_spec: str, port: int, env: dict[str, str]) -> list[str]:
+    """Issue 12: the WSGI server to measure. gthread (the default) and gevent run under
+    gunicorn with config/gunicorn.conf.py; granian is the Rust HTTP server in WSGI mode,
+    with --workers processes and --threads blocking threads each."""
+    if args.server == "granian":
+        return [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+                "--port", str(port), "--workers", str(args.workers), "--blocking-threads", str(args.threads),
+                "--no-ws", "--log-level", "warning", app_spec]
+    if args.server == "gevent":
+        env["YIWANG_WORKER_CLASS"] = "gevent"
+    return [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"), app_spec]
+
+
+def npm_ci(args: argparse.Namespace) -> None:
+    """The pinned node packages (package-lock.json): oidc-provider and autocannon."""
+    if not all((NODE_DIR / "node_modules" / p).exists() for p in ("oidc-provider", "autocannon")) or args.npm_install:
+        log("node: npm ci")
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True,
+                       timeout=600)
 
 
 def start_node(args: argparse.Namespace, out: Path, procs: Processes, cleanup: contextlib.ExitStack) -> NodeTarget:
     import redis
     from joserfc.jwk import ECKey, RSAKey
 
-    if not (NODE_DIR / "node_modules" / "oidc-provider").exists() or args.npm_install:
-        log("node: npm ci")
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True,
-                       timeout=600)
+    npm_ci(args)
     prefix = f"oidc-bench:{os.getpid()}:"
 
     def drop() -> None:
@@ -780,8 +830,10 @@ def machine_info(targets: dict[str, Target]) -> dict[str, str]:
 def table(results: dict[str, dict[str, Result]], scenarios: list[str]) -> str:
     names = [n for n in ("yiwang", "node") if n in results]
     head = ["scenario"]
+    closes = any(r.closes is not None for rs in results.values() for r in rs.values())
     for n in names:
         head += [f"{n} req/s", f"{n} p50 ms", f"{n} p99 ms", f"{n} errors", f"{n} CPU ms/req"]
+        head += [f"{n} closes/reconnects"] if closes else []
     if len(names) == 2:
         head += ["req/s ratio (yiwang/node)", "p99 ratio (yiwang/node)", "CPU/req ratio (yiwang/node)"]
     rows = [head, ["---"] * len(head)]
@@ -791,6 +843,8 @@ def table(results: dict[str, dict[str, Result]], scenarios: list[str]) -> str:
             r = results[n].get(s)
             row += ([f"{r.rps:.0f}", f"{r.p50_ms:.1f}", f"{r.p99_ms:.1f}", str(r.errors), f"{r.cpu_ms_per_request:.2f}"]
                     if r else ["-"] * 5)
+            if closes:
+                row += [f"{r.closes}/{r.reconnects}" if r and r.closes is not None else "-"]
         if len(names) == 2:
             a, b = results["yiwang"].get(s), results["node"].get(s)
             row += [f"{a.rps / b.rps:.2f}" if a and b and b.rps else "-",
@@ -835,19 +889,27 @@ def rerun_args(argv: list[str]) -> list[str]:
     return out
 
 
-def write_results(path: Path, args: argparse.Namespace, text_table: str, info: dict[str, str],
-                  verdict: list[str], results: dict[str, dict[str, Result]], argv: list[str]) -> None:
+def write_results(path: Path, args: argparse.Namespace, reports: list[tuple[int, str, list[str]]],
+                  info: dict[str, str], runs: dict[int, dict[str, dict[str, Result]]], argv: list[str]) -> None:
     notes = []
-    for name, rs in results.items():
-        for r in rs.values():
-            if r.note:
-                notes.append(f"- {name} {r.scenario}: {r.note}")
-            notes.append(f"- {name} {r.scenario}: {r.requests} requests in {r.seconds:.1f}s; CPU used by the "
-                         f"server {r.server_cpu_pct:.0f}% (per process {r.cpu_by_process_pct}), "
-                         f"by wrk {r.wrk_cpu_pct:.0f}% (100% = one core); "
-                         f"machine {r.machine_busy_pct:.0f}% busy")
+    for count, results in runs.items():
+        for name, rs in results.items():
+            for r in rs.values():
+                if r.note:
+                    notes.append(f"- {name} {r.scenario} ({count} conn.): {r.note}")
+                notes.append(f"- {name} {r.scenario} ({count} conn.): {r.requests} requests in {r.seconds:.1f}s; "
+                             f"CPU used by the server {r.server_cpu_pct:.0f}% (per process {r.cpu_by_process_pct}), "
+                             f"by the load generator {r.wrk_cpu_pct:.0f}% (100% = one core); "
+                             f"machine {r.machine_busy_pct:.0f}% busy")
+    generator = ("autocannon (bench/node/keepalive.mjs, keep-alive; closes/reconnects counted) for the replayable "
+                 "scenarios, wrk for codes and refresh tokens" if args.client == "autocannon" else "wrk with one thread")
+    title, sub = (f"## {args.section}", "###") if args.section else ("# Benchmark results", "##")
+    tables: list[str] = []
+    for count, text, verdict in reports:
+        tables += [f"{sub} {count} connections" if len(reports) > 1 else "", "", text, "",
+                   *(verdict or ["- (Yiwang not measured in this run)"]), ""]
     body = [
-        "# Benchmark results",
+        title,
         "",
         f"**{args.label}**" if args.label else "",
         "",
@@ -858,32 +920,34 @@ def write_results(path: Path, args: argparse.Namespace, text_table: str, info: d
         shlex.join([".venv/bin/python", "bench/run.py", *rerun_args(argv)]),
         "```",
         "",
-        f"{args.connections} connections, {args.duration} s per scenario, wrk with one thread.",
+        f"{args.connections} connections, {args.duration} s per scenario, {generator}. Targets are issue 2's "
+        "(≥ 1000 req/s, p99 < 50 ms).",
         "",
-        text_table,
-        "",
-        "## Targets (issue 2)",
-        "",
-        *(verdict or ["- (Yiwang not measured in this run)"]),
-        "",
-        "## Machine",
+        *tables,
+        f"{sub} Machine",
         "",
         *(f"- {k}: {v}" for k, v in info.items()),
         "",
-        "## Details",
+        f"{sub} Details",
         "",
         *notes,
         "",
     ]
-    # Keep the sections other benchmarks append (certificates, real-name registry): this
-    # report owns only the part before the first of them.
-    kept = ""
-    if path.exists():
-        old = path.read_text()
-        starts = [i for marker in KEPT_SECTIONS if (i := old.find(marker)) >= 0]
-        if starts:
-            kept = "\n" + old[min(starts):]
-    path.write_text("\n".join(line for line in body) + "\n" + kept)
+    text = "\n".join(body) + "\n"
+    old = path.read_text() if path.exists() else ""
+    starts = sorted(i for marker in KEPT_SECTIONS if (i := old.find(marker)) >= 0)
+    if not args.section:
+        # The main report owns only the part before the first section other benchmarks
+        # (certificates, real-name registry, keep-alive) write.
+        path.write_text(text + ("\n" + old[starts[0]:] if starts else ""))
+        return
+    at = old.find(title + "\n")
+    if at < 0:
+        path.write_text(old.rstrip("\n") + "\n\n" + text)
+        return
+    following = [i for i in starts if i > at]
+    end = following[0] if following else len(old)
+    path.write_text(old[:at] + text + ("\n" + old[end:] if following else ""))
 
 
 # -- main -----------------------------------------------------------------------------
@@ -892,13 +956,24 @@ def write_results(path: Path, args: argparse.Namespace, text_table: str, info: d
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=int, default=10, help="seconds per scenario (default 10, at most 50)")
-    p.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
+    p.add_argument("--connections", default="16",
+                   help="concurrent connections (default 16), or several counts measured in turn: 16,64,256")
+    p.add_argument("--section", default="",
+                   help="write the report as this section of RESULTS.md (e.g. 'Keep-alive clients (issue 12)'), "
+                   "replacing a section of that name and keeping the rest, instead of the main report")
     p.add_argument("--only", choices=["yiwang", "node"], help="measure one server only")
+    p.add_argument("--client", choices=["wrk", "autocannon"], default="wrk",
+                   help="load generator for the replayable scenarios: wrk (default) or autocannon, the keep-alive "
+                   "client that counts Connection: close responses and reconnects (issue 12)")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of: " + ", ".join(SCENARIOS))
     # One worker per core; config/gunicorn.conf.py caps each worker's connections so the
     # keep-alive connections spread over the workers.
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers and node cluster workers (default 2)")
     p.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (default 8)")
+    p.add_argument("--server", choices=["gthread", "gevent", "granian"], default="gthread",
+                   help="WSGI server: gunicorn gthread (default), gunicorn gevent, or granian (issue 12)")
+    p.add_argument("--worker-connections", type=int, default=0,
+                   help="gunicorn worker_connections (YIWANG_WORKER_CONNECTIONS; default: config/gunicorn.conf.py's)")
     p.add_argument("--label", default="", help="a line written at the top of RESULTS.md (e.g. 'preliminary')")
     p.add_argument("--results", type=Path, default=BENCH / "RESULTS.md", help="where to write the report")
     p.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
@@ -940,20 +1015,25 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk (scripts/bootstrap --dev installs it)", file=sys.stderr)
         return 2
-    if args.only != "yiwang" and shutil.which("node") is None:
+    if (args.only != "yiwang" or args.client == "autocannon") and shutil.which("node") is None:
         print("node is not installed (needed for the node-oidc-provider side; or use --only yiwang)", file=sys.stderr)
         return 2
+    if args.client == "autocannon":
+        npm_ci(args)
     os.environ.setdefault("BENCH_LOADAVG", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     out = BENCH / "out" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     log(f"output in {out}")
     procs = Processes()
-    results: dict[str, dict[str, Result]] = {}
+    counts = connection_counts(args.connections)
+    # results[connections][server][scenario]
+    runs: dict[int, dict[str, dict[str, Result]]] = {c: {} for c in counts}
     targets: dict[str, Target] = {}
     names = [args.only] if args.only else ["yiwang", "node"]
     with terminate_on_signal(), contextlib.ExitStack() as cleanup:
         cleanup.callback(procs.stop_all)
-        wrk = Wrk(procs, out, args.connections, args.duration, profile_mode=args.profile or "cpu")
+        generator = KeepAliveClient if args.client == "autocannon" else Wrk
+        wrk = generator(procs, out, counts[0], args.duration, profile_mode=args.profile or "cpu")
         for name in names:
             # Each server runs alone: the other is stopped before it starts.
             with contextlib.ExitStack() as server_stack:
@@ -962,34 +1042,53 @@ def main(argv: list[str] | None = None) -> int:
                 targets[name] = target
                 wrk.profile_pid = target.pid if args.profile and name == "yiwang" else None
                 wrk.server_pgid = target.pid
-                results[name] = run_target(target, wrk, args.scenarios)
+                for count in counts:
+                    # Inputs (tokens, codes) are prepared again right before each scenario.
+                    wrk.connections = count
+                    runs[count][name] = run_target(target, wrk, args.scenarios)
         info = machine_info(targets)
-    bound = argon2_bound() if "password_login" in args.scenarios and "yiwang" in results else {}
-    text = table(results, args.scenarios)
-    verdict = verdicts(results, bound, args.connections)
-    print()
-    print(text)
-    print()
-    print("\n".join(verdict))
+    bound = argon2_bound() if "password_login" in args.scenarios and any("yiwang" in r for r in runs.values()) else {}
+    reports = [(count, table(results, args.scenarios), verdicts(results, bound, count))
+               for count, results in runs.items()]
+    for count, text, verdict in reports:
+        print(f"\n{count} connections\n")
+        print(text)
+        print()
+        print("\n".join(verdict))
     (out / "results.json").write_text(json.dumps(
         {"machine": info, "args": sys.argv[1:], "argon2": bound, "scenarios": args.scenarios,
          "connections": args.connections, "duration": args.duration, "label": args.label,
-         "results": {n: {s: r.as_dict() for s, r in rs.items()} for n, rs in results.items()}}, indent=1))
+         "client": args.client, "section": args.section,
+         "runs": {str(c): {n: {s: r.as_dict() for s, r in rs.items()} for n, rs in results.items()}
+                  for c, results in runs.items()}}, indent=1))
     if not args.no_record:
-        write_results(args.results, args, text, info, verdict, results, sys.argv[1:])
+        write_results(args.results, args, reports, info, runs, sys.argv[1:])
         log(f"wrote {args.results}")
     return 0
+
+
+def connection_counts(value: str) -> list[int]:
+    """``--connections 16`` or ``16,64,256`` (issue 12: the same run at each count)."""
+    counts = [int(v) for v in str(value).split(",") if v.strip()]
+    if not counts or any(c < 1 or c > 4096 for c in counts):
+        raise SystemExit("--connections: one or more counts between 1 and 4096, comma-separated")
+    return counts
 
 
 def render(args: argparse.Namespace) -> int:
     """Rewrite RESULTS.md from a run's results.json (e.g. after changing the report code)."""
     data = json.loads((Path(args.render) / "results.json").read_text())
-    results = {n: {s: Result(**r) for s, r in rs.items()} for n, rs in data["results"].items()}
-    args.connections, args.duration = data["connections"], data["duration"]
+    # Runs recorded before issue 12 hold one connection count under "results".
+    raw = data.get("runs") or {str(data["connections"]): data["results"]}
+    runs = {int(c): {n: {s: Result(**r) for s, r in rs.items()} for n, rs in results.items()}
+            for c, results in raw.items()}
+    args.connections, args.duration = str(data["connections"]), data["duration"]
     args.label = args.label or data["label"]
-    text = table(results, data["scenarios"])
-    write_results(args.results, args, text, data["machine"],
-                  verdicts(results, data["argon2"], data["connections"]), results, data["args"])
+    args.client = data.get("client", "wrk")
+    args.section = args.section or data.get("section", "")
+    reports = [(c, table(results, data["scenarios"]), verdicts(results, data["argon2"], c))
+               for c, results in runs.items()]
+    write_results(args.results, args, reports, data["machine"], runs, data["args"])
     log(f"wrote {args.results}")
     return 0
 

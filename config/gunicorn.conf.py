@@ -10,7 +10,7 @@ workers = int(os.environ.get("YIWANG_WORKERS", "1"))
 # Threads overlap database and Redis round trips; CPU work (signatures, argon2id)
 # scales with workers: one worker per core (more workers than cores add scheduling
 # delays to the p99 under full load, measured in bench/).
-worker_class = "gthread"
+worker_class = os.environ.get("YIWANG_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("YIWANG_THREADS", "8"))
 # A gthread worker accepts connections up to worker_connections, not up to its threads:
 # with the default (1000) one worker can take every keep-alive connection of a load
