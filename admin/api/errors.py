@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from common.errors import DomainError
 from idp.oauth_errors import BearerTokenError
 
-from .schemas import FieldValidationError
+from .bodies import FieldError, FieldValidationError, Problem
 
 log = logging.getLogger("yiwang.admin.api")
 
@@ -29,13 +29,13 @@ def problem(status: int, code: str, detail: str | None = None, *, errors: list[t
             headers: dict[str, str] | None = None) -> Response:
     """An RFC 9457 §3 problem: ``type`` about:blank with the status's title, and our
     stable ``code`` extension member."""
-    body: dict[str, Any] = {"type": PROBLEM_TYPE, "title": _TITLES.get(status, "Error"), "status": status,
-                            "code": code}
+    members: dict[str, Any] = {"type": PROBLEM_TYPE, "title": _TITLES.get(status, "Error"), "status": status,
+                               "code": code}
     if detail:
-        body["detail"] = detail
+        members["detail"] = detail
     if errors:
-        body["errors"] = [{"field": f, "detail": m} for f, m in errors]
-    resp = jsonify(body)
+        members["errors"] = [FieldError(field=f, detail=m) for f, m in errors]
+    resp = jsonify(Problem(**members).model_dump(mode="json", exclude_unset=True))
     resp.status_code = status
     resp.mimetype = "application/problem+json"
     for name, value in (headers or {}).items():
