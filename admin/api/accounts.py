@@ -27,6 +27,8 @@ Kind = Annotated[str, OneOf(("person", "organization"))]
 Reason = Annotated[str, StringConstraints(min_length=10, max_length=500), NO_CONTROL]
 REASON = "Why (PIPL Art. 6 purpose); audited as a keyed hash and length, never as text."
 SearchText = Annotated[str, StringConstraints(max_length=200), NO_CONTROL]
+# Ending sessions signs back-channel logout tokens: no signing key is a server fault (503).
+SIGNS = (503,)
 
 
 class AccountSummary(Body):
@@ -301,7 +303,7 @@ ROUTES = (
     Route("POST", "/accounts/{account_id}/lock", "lockAccount",
           "Lock an account (no logins, no token refreshes) and end its sessions; back-channel logout is sent to "
           "their clients. An administrator's account: superadmins only", Permission.ACCOUNTS_WRITE, lock_account,
-          (200, AccountStatusChange, "Locked"), params=AccountPath, errors=(*NOT_FOUND, 409)),
+          (200, AccountStatusChange, "Locked"), params=AccountPath, errors=(*NOT_FOUND, 409, *SIGNS)),
     Route("POST", "/accounts/{account_id}/unlock", "unlockAccount", "Unlock a locked account",
           Permission.ACCOUNTS_WRITE, unlock_account, (200, AccountStatusChange, "Active"), params=AccountPath,
           errors=(*NOT_FOUND, 409)),
@@ -318,10 +320,10 @@ ROUTES = (
     Route("DELETE", "/accounts/{account_id}/sessions", "endAccountSessions",
           "End every session of the account; back-channel logout is sent to their clients",
           Permission.SESSIONS_WRITE, end_account_sessions, (200, SessionsEnded, "Ended"), params=AccountPath,
-          errors=NOT_FOUND),
+          errors=(*NOT_FOUND, *SIGNS)),
     Route("DELETE", "/accounts/{account_id}/sessions/{sid}", "endAccountSession",
           "End one session of the account; back-channel logout is sent to its clients", Permission.SESSIONS_WRITE,
-          end_account_session, (200, SessionsEnded, "Ended"), params=SessionPath, errors=NOT_FOUND),
+          end_account_session, (200, SessionsEnded, "Ended"), params=SessionPath, errors=(*NOT_FOUND, *SIGNS)),
     Route("POST", "/subjects/reidentify", "reidentifySubject",
           "The account behind a portal's sub, for a lawful request (reason and requester); audited",
           Permission.ACCOUNTS_REVEAL, reidentify_subject, (200, Reidentification, "Match or no match"),

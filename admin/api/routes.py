@@ -24,7 +24,8 @@ _ERROR_TEXT = {400: "Malformed request (RFC 6750 invalid_request)",
                403: "The token lacks the admin scope, or the roles lack the permission",
                404: "No such resource", 409: "Conflicts with the resource's state",
                415: "The body is not sent as application/json",
-               422: "The request breaks its schema or a registration rule; errors name the fields"}
+               422: "The request breaks its schema or a registration rule; errors name the fields",
+               503: "A server fault the caller may retry (e.g. no signing key); see Retry-After"}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
