@@ -3,7 +3,6 @@ the route table in ``routes``; views parse, authorise, call one operation, rende
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -17,60 +16,48 @@ from ..actor import record_denied
 from ..errors import AdminForbiddenError
 from ..service import AdminServices
 from .auth import authenticate, services
+from .bodies import Body, FieldValidationError, Params, parse_body, parse_params
 from .errors import render_domain_error, render_http_error, render_unexpected
-from .routes import PREFIX, ROUTES, Call, Route, openapi_document
-from .schemas import FieldValidationError, validate
+from .routes import PREFIX, ROUTES, Call, Reply, Route, openapi_document
 
 log = logging.getLogger("yiwang.admin.api")
 
 bp = Blueprint("admin_api", __name__)
 
 
-def _body(route: Route) -> dict[str, Any]:
+def _body(route: Route) -> Body | None:
     raw = request.get_data(cache=False)
     if raw and request.mimetype != "application/json":
         # RFC 9110 §15.5.16: a body is JSON and says so. text/plain and forms are what a
         # web page can send cross-origin without a CORS preflight (Fetch §3.2.3).
         raise UnsupportedMediaType()
     if route.request is None:
-        return {}
+        return None
     if not raw.strip():
         if route.request_required:
             raise FieldValidationError([("body", "a JSON object is required")])
-        return {}
-    try:
-        data = json.loads(raw)
-        # RFC 8259 §8.2: "\ud800" parses, but a lone surrogate is no Unicode text; the
-        # database, the audit chain and the response would fail on it later.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError):
-        # RecursionError: JSON nested deeper than the parser's recursion limit.
-        raise FieldValidationError([("body", "is not JSON")]) from None
-    validate(data, {"$ref": f"#/components/schemas/{route.request}"})
-    out: dict[str, Any] = data
-    return out
+        return route.request()
+    return parse_body(route.request, raw)
 
 
-def _query(route: Route) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for param in route.params:
-        if param.location != "query" or param.name not in request.args:
-            continue
-        value: Any = request.args[param.name]
-        if param.schema.get("type") == "integer":
-            if not value.lstrip("-").isdigit() or len(value) > 9:
-                raise FieldValidationError([(param.name, "must be integer")])
-            value = int(value)
-        validate(value, param.schema, param.name)
-        out[param.name] = value
-    return out
+def _params(route: Route, path: dict[str, str]) -> Params | None:
+    if route.params is None:
+        return None
+    query = {name: request.args[name] for name in route.params.model_fields if name in request.args}
+    return parse_params(route.params, {**query, **path})
 
 
-def _path(route: Route, values: dict[str, str]) -> dict[str, str]:
-    for param in route.params:
-        if param.location == "path":
-            validate(values[param.name], param.schema, param.name)
-    return values
+def _response(route: Route, reply: Reply) -> Response:
+    model = route.success[1]
+    if reply.body is None and model is None:
+        return Response(status=reply.status)
+    # What is documented is what is sent: the body is an instance of the route's model,
+    # serialised by it (a member left unset, e.g. a profile's default, is left out).
+    if reply.body is None or type(reply.body) is not model:
+        raise TypeError(f"{route.operation_id} replied {type(reply.body).__name__}")
+    resp = jsonify(reply.body.model_dump(mode="json", exclude_unset=True))
+    resp.status_code = reply.status
+    return resp
 
 
 def _view(route: Route) -> Any:
@@ -86,7 +73,7 @@ def _view(route: Route) -> Any:
                 raise AdminForbiddenError(permission=route.permission.value,
                                           action=f"admin.api.{route.operation_id}")
             admin = AdminServices(services(), alert_thresholds=current_app.config["YIWANG_SETTINGS"].alert_thresholds())
-            call = Call(actor, admin, _body(route), _query(route), _path(route, path))
+            call = Call(actor, admin, _body(route), _params(route, path))
             reply = route.handler(call)
             db.session.commit()
             if reply.after_commit:
@@ -106,11 +93,8 @@ def _view(route: Route) -> Any:
             # Streamed after the commit above; the request context (and its database
             # session) stays open until the last line is sent.
             resp = Response(stream_with_context(reply.stream), status=reply.status, mimetype=reply.media_type)
-        elif reply.body is None:
-            resp = Response(status=reply.status)
         else:
-            resp = jsonify(reply.body)
-            resp.status_code = reply.status
+            resp = _response(route, reply)
         resp.headers.update(reply.headers)
         return resp
 

@@ -7,12 +7,18 @@ refusals (RFC 9457) and audit events without personal data."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from admin.api.errors import render_domain_error
 from common.db import db
+from common.errors import ValidationError
 from common.models import AuditEvent
+from idp.errors import KeyAlreadyRetiredError, SecondFactorLockedError, SigningKeyUnavailableError
+from idp.models import LogoutDelivery, SigningKey
+from realname.errors import RegistryUnavailableError
 from realname.idnumbers import parse_id_number
 from tests.functional._admin_api import API, admin_headers, make_admin
 from tests.helpers import Browser, decode_unverified
@@ -172,3 +178,51 @@ def test_reidentify_a_pairwise_sub(http, services, as_admin, alice, user):
     assert missing.status_code == 404
     [event] = _events("subject.reidentify")
     assert event.target == f"account:{alice}" and REASON not in json.dumps(event.details, ensure_ascii=False)
+
+
+def _no_active_signing_key(app, services) -> None:
+    """What an operator's mistake leaves (issue 11): no key may sign, while the retired ones
+    stay published, so the administrator's token still verifies."""
+    now = services.p.clock.now()
+    db.session.execute(update(SigningKey).where(SigningKey.state == "active")
+                       .values(state="retired", retired_at=now, unpublish_after=now + timedelta(days=1)))
+    db.session.commit()
+    app.extensions["yiwang.provider"].key_cache.invalidate()
+
+
+def test_no_signing_key_for_the_logout_tokens_is_a_503_not_a_422(app, http, services, as_admin, alice, user):
+    h = as_admin("user-admin")
+    portal = register_client(services, name="BC Portal", redirect_uri="https://bc.example.test/cb",
+                             backchannel_logout_uri="http://127.0.0.1:9/logout")
+    Browser(http).tokens(portal, user)
+    _no_active_signing_key(app, services)
+    resp = http.delete(f"{API}/accounts/{alice}/sessions", headers=h)
+    # A server fault the caller may retry (RFC 9110 §15.6.4, §10.2.3), not refused input.
+    assert resp.status_code == 503, (resp.status_code, resp.get_json())
+    assert resp.mimetype == "application/problem+json"
+    problem = resp.get_json()
+    assert problem["status"] == 503 and problem["code"] == "temporarily_unavailable"
+    assert problem["title"] == "Service Unavailable" and "errors" not in problem
+    assert resp.headers["Retry-After"].isdigit()
+    # The sessions ended before the tokens were to be signed; their delivery stays due
+    # for `flask logout deliver`.
+    assert http.get(f"{API}/accounts/{alice}/sessions", headers=h).get_json()["items"] == []
+    db.session.expire_all()
+    assert [d.state for d in db.session.scalars(select(LogoutDelivery))] == ["pending"]
+    # The document says so.
+    operation = http.get(f"{API}/openapi.json").get_json()["paths"][f"{API}/accounts/{{account_id}}/sessions"]
+    assert "503" in operation["delete"]["responses"]
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (SigningKeyUnavailableError("no active ES256 signing key"), 503),
+    (RegistryUnavailableError("registry down"), 503),
+    (SecondFactorLockedError(), 429),
+    (ValidationError("bad"), 422),  # a 400-class refusal of the content
+    (KeyAlreadyRetiredError("kid"), 409),
+])
+def test_problem_statuses(app, error, status):
+    with app.test_request_context():
+        resp = render_domain_error(error)
+    assert resp.status_code == status and resp.get_json()["status"] == status
+    assert ("Retry-After" in resp.headers) is isinstance(error, SigningKeyUnavailableError)

@@ -218,3 +218,12 @@ def test_admin_api_lone_surrogate_is_a_problem(http, as_admin, raw):
     assert resp.status_code == 422, (resp.status_code, resp.get_data(as_text=True)[:200])
     assert resp.mimetype == "application/problem+json"
     assert resp.get_json()["errors"][0]["field"] == "body"
+
+
+@pytest.mark.parametrize("limit", ["²", "٣", "1_0", "+5"])
+def test_admin_api_integer_parameter_in_other_digits_is_a_problem(http, as_admin, limit):
+    # "²".isdigit() is true but int("²") fails: the parameter's digits are ASCII only.
+    resp = http.get(f"{API}/clients", query_string={"limit": limit}, headers=as_admin("client-admin"))
+    assert resp.status_code == 422, (resp.status_code, resp.get_data(as_text=True)[:200])
+    assert resp.mimetype == "application/problem+json"
+    assert resp.get_json()["errors"] == [{"field": "limit", "detail": "must be integer"}]
