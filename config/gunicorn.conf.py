@@ -12,13 +12,15 @@ workers = int(os.environ.get("YIWANG_WORKERS", "1"))
 # delays to the p99 under full load, measured in bench/).
 worker_class = os.environ.get("YIWANG_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("YIWANG_THREADS", "8"))
-# A gthread worker accepts connections up to worker_connections, not up to its threads:
-# with the default (1000) one worker can take every keep-alive connection of a load
-# balancer while the others idle, and connections beyond the threads wait in the
-# worker's queue (both seen in the benchmark: p99 in the hundreds of ms). One connection
-# per thread spreads them and keeps the tail short; put a proxy with a connection pool
-# (nginx upstream keepalive) in front.
-worker_connections = int(os.environ.get("YIWANG_WORKER_CONNECTIONS", str(threads)))
+# Keep-alive (issue 12). A gthread worker keeps at most worker_connections - threads idle
+# keep-alive connections; at worker_connections = threads that is none, so it answered
+# every response with `Connection: close` and keep-alive clients (load balancers' pools,
+# portals' HTTP libraries) reconnected at every request and queued in the listen backlog
+# (p50 ~2 s, bench/RESULTS.md "Keep-alive clients"). gunicorn's own default, 1000, holds
+# them: measured with a keep-alive client at 16, 64 and 256 connections there were no
+# closes and the two workers' shares stayed close. Connections beyond the threads wait
+# for a free thread in the worker that accepted them.
+worker_connections = int(os.environ.get("YIWANG_WORKER_CONNECTIONS", "1000"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
