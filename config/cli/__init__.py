@@ -33,8 +33,9 @@ def _cli_actor() -> Actor:
 def _admin() -> AdminServices:
     """The audited admin operations (admin/service.py), as the console and the API use
     them: every command that changes state goes through them acting as ``_cli_actor()``,
-    so the change is checked and recorded once, as ``admin:cli`` (issue 11 defect 2)."""
-    return AdminServices(_services())
+    so the change is checked and recorded once, as ``admin:cli`` (issue 11 defect 2).
+    The alert thresholds are the configured ones, as the console's and the API's."""
+    return AdminServices(_services(), alert_thresholds=current_app.config["YIWANG_SETTINGS"].alert_thresholds())
 
 
 def register_cli(app: Flask) -> None:

@@ -15,9 +15,8 @@ from flask import current_app
 from admin.cli import OperatorGroup
 from common.cli import transactional
 from common.db import db
-from idp.provider import Services
 
-from . import _admin, _cli_actor, _emit, _services
+from . import _admin, _cli_actor, _emit
 
 audit_cli = OperatorGroup("audit", help="The tamper-evident audit trail: verify, checkpoint (and archive), prune, export, alerts.")
 
@@ -143,13 +142,6 @@ def audit_prune(before: datetime | None, as_json: bool) -> None:
     _emit(as_json, data, text)
 
 
-def _audit_admin(svc: Services) -> Any:
-    from admin.audit import AuditAdminService
-
-    settings = current_app.config["YIWANG_SETTINGS"]
-    return AuditAdminService(db.session, clock=svc.p.clock, thresholds=settings.alert_thresholds())  # type: ignore[arg-type]
-
-
 @audit_cli.command("export")
 @click.option("--since", type=_DATE, default=None, help="First moment included (ISO 8601).")
 @click.option("--until", type=_DATE, default=None, help="End, excluded (ISO 8601).")
@@ -185,7 +177,7 @@ def audit_alerts(as_json: bool) -> None:
     """Active alerts: failed-login bursts per account and per IP hash, verification volume
     per client, certificates rejected for revocation, failing back-channel logouts."""
     try:
-        alerts = _audit_admin(_services()).alerts()
+        alerts = _admin().audit.alerts(_cli_actor())
     finally:
         db.session.rollback()
     _emit(as_json, [a.as_dict() for a in alerts],
@@ -198,7 +190,7 @@ def audit_alerts(as_json: bool) -> None:
 def audit_status(as_json: bool) -> None:
     """Chains, events kept, last checkpoint, last prune, last recorded verification."""
     try:
-        status = _audit_admin(_services()).status()
+        status = _admin().audit.status(_cli_actor())
     finally:
         db.session.rollback()
     data = status.as_dict()
