@@ -265,6 +265,20 @@ def test_audit_checkpoint_verify_and_export_are_audited_as_the_cli(cli, tmp_path
     assert (export.actor, export.details) == ("admin:cli", {"action": "audit."})
 
 
+def test_audit_alerts_use_the_configured_thresholds(app, cli, services, tmp_path, pg_template):
+    from tests.conftest import make_settings
+
+    for _ in range(3):
+        services.audit.record("login.failure", actor="anonymous", target="account:7", outcome="denied",
+                              reason="invalid_credentials", ip="198.51.100.1")
+    db.session.commit()
+    # Three failures are below the default per-account threshold: no alert.
+    assert not [a for a in _json(cli("audit", "alerts", "--json")) if a["kind"] == "login_failures_account"]
+    app.config["YIWANG_SETTINGS"] = make_settings(tmp_path, pg_template, alert_login_failures_per_account=3)
+    [alert] = [a for a in _json(cli("audit", "alerts", "--json")) if a["kind"] == "login_failures_account"]
+    assert (alert["key"], alert["count"], alert["threshold"]) == ("account:7", 3, 3)
+
+
 def test_demo_goes_through_the_audited_operations(cli):
     # Events of one transaction are written chain by chain: compare them unordered.
     first = _json(cli("demo", "--json"))
