@@ -340,10 +340,6 @@ class Wrk:
             reconnects=data.get("reconnects"),
         )
 
-    @property
-    def name(self) -> str:
-        return "wrk"
-
     def collect_codes(self, base: str, line: str, count: int) -> list[str]:
         """Drive the authorization endpoint (SSO session, consent remembered) until
         ``count`` codes were issued or CODE_COLLECT_SECONDS passed."""
@@ -375,10 +371,6 @@ class KeepAliveClient(Wrk):
     portal's HTTP client library or a load balancer's pool does, and counts the closes.
     wrk also keeps connections alive but reconnects silently. The single-use and chained
     scenarios (codes, refresh tokens) still run on wrk."""
-
-    @property
-    def name(self) -> str:
-        return "autocannon"
 
     def _cmd(self, base: str, mode: str, req: Path, result: Path, duration: int) -> list[str]:
         if mode != "cycle":

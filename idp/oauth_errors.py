@@ -186,8 +186,6 @@ class AuthorizationResponseError(OAuthError):
     ``state`` and ``iss``, not as a JSON body. One subclass per code; an occurrence may
     name the rule it broke in its description (fixed text, never the request's input)."""
 
-    code = "server_error"
-    public_message = "The server could not complete the request."
     # Only used when there is no verified redirect URI and the error is shown as a page.
     status_code = 400
     _by_code: ClassVar[dict[str, type[AuthorizationResponseError]]] = {}
