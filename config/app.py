@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from flask_migrate import Migrate
 from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,7 +19,9 @@ from common.clock import Clock, SystemClock
 from common.crypto import FieldCipher, KeyedHasher
 from common.db import configure_sqlite, db
 from common.store import MemoryStore, RedisStore, Store
-from idp.clients import ClientCache
+from common.versions import ChangeWatch
+from idp.claim_sources import watch_claim_sources
+from idp.clients import ClientCache, watch_clients
 from idp.discovery import endpoint_urls
 from idp.keys import KeyCache
 from idp.passwords import PasswordHasher
@@ -34,6 +36,20 @@ from .settings import Settings
 log = logging.getLogger("yiwang.app")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _current_store() -> Store | None:
+    if not has_app_context():
+        return None
+    provider = current_app.extensions.get("yiwang.provider")
+    return provider.store if isinstance(provider, Provider) else None
+
+
+# Issue 12: commits that change a cached row (clients, what claims are computed from)
+# give it a new version in the current app's store, so every instance's cache sees it.
+_CHANGES = ChangeWatch(_current_store)
+watch_claim_sources(_CHANGES)
+watch_clients(_CHANGES)
 
 
 # Any fixed number: the PostgreSQL advisory lock that lets one starting instance create
@@ -141,6 +157,7 @@ def create_app(
         **provider_overrides,
     )
     app.extensions["yiwang.provider"] = provider
+    _CHANGES.install()
     _watch_audit(metrics, settings, clock)
     if settings.create_keys_on_start:
         _ensure_signing_keys(app, provider)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from common.clock import Clock
@@ -56,6 +56,16 @@ def normalize_phone(value: str) -> str | None:
         if digits.startswith(prefix):
             digits = digits[len(prefix) :]
     return digits if _PHONE.match(digits) else None
+
+
+class EncryptedContact(Protocol):
+    """An account row or a cached ``ClaimSource``: the encrypted name and phone."""
+
+    @property
+    def name_enc(self) -> str | None: ...
+
+    @property
+    def phone_enc(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -177,20 +187,6 @@ class AccountService:
             stmt = select(Account).where(Account.username == normalize_username(identifier))
         return self._session.scalars(stmt).first()
 
-    def read_view(self, account_id: int) -> Any:
-        """The columns userinfo needs, as a read-only row (attribute access like an
-        Account), in one autocommit round trip: no BEGIN/ROLLBACK, no ORM object."""
-        stmt = select(
-            Account.id, Account.kind, Account.status, Account.username, Account.updated_at, Account.name_enc,
-            Account.phone_enc, Account.phone_verified_at,
-        ).where(Account.id == account_id)
-        bind = self._session.get_bind()
-        if isinstance(bind, Engine):
-            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                return conn.execute(stmt).first()
-        # Already inside a connection (tests, CLI): read through the session.
-        return self._session.execute(stmt).first()
-
     def get(self, account_id: int) -> Account:
         account = self._session.get(Account, account_id)
         if account is None:
@@ -203,12 +199,12 @@ class AccountService:
             raise AccountNotFoundError("unknown identifier")
         return account
 
-    def name_of(self, account: Account) -> str | None:
+    def name_of(self, account: EncryptedContact) -> str | None:
         if not account.name_enc:
             return None
         return self._cipher.decrypt(account.name_enc, "idp_accounts.name").decode()
 
-    def phone_of(self, account: Account) -> str | None:
+    def phone_of(self, account: EncryptedContact) -> str | None:
         if not account.phone_enc:
             return None
         return self._cipher.decrypt(account.phone_enc, "idp_accounts.phone").decode()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import secrets
 import string
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +24,7 @@ from sqlalchemy.orm import Session
 from common.clock import Clock
 from common.crypto import KeyedHasher, random_token
 from common.http import FetchError, address_refused, http_fetch, resolve
+from common.versions import ChangeWatch, VersionedCache
 
 from .errors import ClientNotFoundError, InvalidClientMetadataError
 from .models import Client
@@ -623,35 +622,18 @@ class ClientService:
         return RegisteredClient.from_row(row, self._hasher)
 
 
-class ClientCache:
-    """Per-process cache of client snapshots with a short TTL.
+class ClientCache(VersionedCache[str, "RegisteredClient | None"]):
+    """Per-process cache of client snapshots (issue 12).
 
-    Policy: a change to a client (new secret, removed redirect URI, deletion) is seen by
-    every instance within ``ttl`` seconds; the instance that made the change drops its
-    entry at once.
+    Policy: a change to a client (new secret, removed redirect URI, disabled, deleted)
+    changes its version in the shared store when its transaction commits, so every
+    instance reads it again at its next request (``common.versions``); the instance that
+    made the change also drops its entry at once (``invalidate``).
     """
 
-    def __init__(self, ttl: float = 5.0, max_entries: int = 10000) -> None:
-        self._ttl = ttl
-        self._max = max_entries
-        self._items: dict[str, tuple[float, RegisteredClient | None]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, max_age: float = 60.0, max_entries: int = 10000) -> None:
+        super().__init__("client-ver", max_age=max_age, max_entries=max_entries)
 
-    def get(self, client_id: str, load: Any) -> RegisteredClient | None:
-        now = time.monotonic()
-        item = self._items.get(client_id)
-        if item is not None and item[0] > now:
-            return item[1]
-        value = load(client_id)
-        with self._lock:
-            if len(self._items) >= self._max:
-                self._items.clear()
-            self._items[client_id] = (now + self._ttl, value)
-        return value
 
-    def invalidate(self, client_id: str | None = None) -> None:
-        with self._lock:
-            if client_id is None:
-                self._items.clear()
-            else:
-                self._items.pop(client_id, None)
+def watch_clients(changes: ChangeWatch) -> None:
+    changes.watch(Client, "client-ver", lambda row: row.client_id)

@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749 import scope_to_list
 
 from .claims import id_token_claim_names
 from .clients import RegisteredClient
+from .errors import AccountNotFoundError
 from .release import asked_claims, for_token, refreshable
 
 if TYPE_CHECKING:
@@ -86,8 +87,10 @@ class IssuanceService:
             token_context["act"] = {"sub": svc.subject(context["agent_seed"], client)}
         values: dict[str, Any] = {}
         if token_names:
-            account = svc.accounts.get(grant.account_id)
-            values = svc.userinfo.values(account, token_names, token_context)
+            source = svc.claim_source(grant.account_id)
+            if source is None:
+                raise AccountNotFoundError(f"account {grant.account_id}")
+            values = svc.userinfo.values(source, token_names, token_context)
             token_names = set(values)
         access, jti, expires_in = svc.tokens.issue_access_token(
             client_id=client.client_id, sub=sub, scope=grant.scope, account_id=grant.account_id,

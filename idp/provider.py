@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from certificates.legal import LegalPersonService
 from certificates.registry import CaService, TrustedCaCache
@@ -19,6 +19,7 @@ from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
 from common.http import http_fetch
 from common.store import Store
+from common.versions import VersionedCache
 from realname.levels import session_level
 from realname.otp import OneTimeCodeService
 from realname.registry import HttpRegistry, HttpRegistryConfig, LocalRegistry, RegistryAdapter
@@ -28,6 +29,7 @@ from realname.sms import ConsoleSender, HttpSmsSender, SmsSender
 
 from .accounts import AccountService
 from .authorization import AuthorizationFlow
+from .claim_sources import ClaimSource, claim_source_cache, read_claim_source
 from .clients import ClientCache, ClientService, Fetcher, RegisteredClient
 from .consent import ConsentService
 from .disclosures import DisclosureService
@@ -79,6 +81,8 @@ class Provider:
     passwords: PasswordHasher
     key_cache: KeyCache
     client_cache: ClientCache
+    # Issue 12: what userinfo computes claims from, per account (idp.claim_sources).
+    claim_cache: VersionedCache[int, ClaimSource | None] = field(default_factory=claim_source_cache)
     metrics: Metrics = field(default_factory=NullMetrics)
     http_post: FormPoster = http_post_form
     # Fetches sector identifier documents at client registration (common.http's guard).
@@ -191,6 +195,8 @@ class Services:
                 keys=self.keys,
                 key_cache=p.key_cache,
                 settings=p.settings,
+                client_versions=p.client_cache,
+                account_versions=p.claim_cache,
             )
         return self._cache["tokens"]
 
@@ -262,11 +268,25 @@ class Services:
 
     # -- shortcuts used by several endpoints ------------------------------------------
 
-    def client(self, client_id: str | None) -> RegisteredClient | None:
+    def client(self, client_id: str | None, *,
+               seen: tuple[bytes | None, bytes | None] | None = None) -> RegisteredClient | None:
+        """The enabled client ``client_id`` from the per-process cache, current on every
+        instance (issue 12: ``seen`` are its versions when the caller fetched them already,
+        as the access-token check does; otherwise they cost one store round trip)."""
         # No client id holds a control character; NUL would fail in PostgreSQL (a 500).
         if not client_id or len(client_id) > 64 or not client_id.isprintable():
             return None
-        return self.p.client_cache.get(client_id, self.clients.snapshot)
+        return self.p.client_cache.get(self.p.store, client_id, self.clients.snapshot, seen)
+
+    def claim_source(self, account_id: int, *,
+                     seen: tuple[bytes | None, bytes | None] | None = None) -> ClaimSource | None:
+        """What the account's claims are computed from (idp.claim_sources): cached per
+        process outside a transaction, read through the session inside one (so a
+        transaction sees its own writes)."""
+        current = self.session() if isinstance(self.session, scoped_session) else self.session
+        if current.in_transaction():
+            return read_claim_source(self.session, account_id)
+        return self.p.claim_cache.get(self.p.store, account_id, lambda i: read_claim_source(self.session, i), seen)
 
     def subject(self, subject_seed: str, client: RegisteredClient) -> str:
         return subject_for(self.p.hasher, subject_seed, client.subject_type, client.sector_identifier)

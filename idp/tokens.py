@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher, b64url, random_token
 from common.store import Store
+from common.versions import VersionedCache
 
 from .keys import KeyCache, KeyService
 from .models import RefreshToken
@@ -88,6 +89,15 @@ class AccessTokenClaims:
     account_id: int | None
     grant_id: str | None
     raw: dict[str, Any] = field(repr=False)
+    # Issue 12: the cache versions fetched with the revocation check (common.versions):
+    # store key -> value, for the token's client and account.
+    versions: dict[str, bytes | None] = field(default_factory=dict, repr=False)
+
+    def seen(self, keys: tuple[str, str]) -> tuple[bytes | None, bytes | None] | None:
+        """The versions of ``keys`` fetched with this token, or None if they were not."""
+        if keys[0] in self.versions and keys[1] in self.versions:
+            return self.versions[keys[0]], self.versions[keys[1]]
+        return None
 
 
 @dataclass(frozen=True)
@@ -120,8 +130,12 @@ class TokenService:
         keys: KeyService,
         key_cache: KeyCache,
         settings: IdpSettings,
+        client_versions: VersionedCache[str, Any],
+        account_versions: VersionedCache[int, Any],
     ) -> None:
         self._session = session
+        self._client_versions = client_versions
+        self._account_versions = account_versions
         self._store = store
         self._clock = clock
         self._hasher = hasher
@@ -249,13 +263,27 @@ class TokenService:
         jti = claims.get("jti")
         if not isinstance(jti, str):
             raise InvalidTokenError("no jti")
+        account_id = None
+        if "aid" in claims:
+            try:
+                account_id = int(self._cipher.decrypt(claims["aid"], _AID_CONTEXT))
+            except Exception as exc:  # noqa: BLE001 - any failure means a bad token
+                raise InvalidTokenError("aid") from exc
+        client_id = str(claims.get("client_id", ""))
         gid = claims.get("gid")
         sid = claims.get("sid")
-        keys = [f"revoked-jti:{jti}"] + ([f"revoked-grant:{gid}"] if gid else [])
+        # One round trip (DESIGN.md §7 hot-path budget) for the revocation entries and,
+        # issue 12, the versions of the client's and the account's cached rows, so the
+        # caches are checked without a round trip of their own (common.versions).
+        revocation = [f"revoked-jti:{jti}"] + ([f"revoked-grant:{gid}"] if gid else [])
         if isinstance(sid, str):
-            # One round trip for all three (DESIGN.md §7 hot-path budget).
-            keys.append(f"revoked-sid:{sid}")
-        values = self._store.get_many(*keys)
+            revocation.append(f"revoked-sid:{sid}")
+        version_keys = [*self._client_versions.keys(client_id)]
+        if account_id is not None:
+            version_keys += self._account_versions.keys(account_id)
+        values = self._store.get_many(*revocation, *version_keys)
+        versions = dict(zip(version_keys, values[len(revocation):], strict=True))
+        values = values[:len(revocation)]
         if isinstance(sid, str) and values[-1] is not None:
             # The session ended (logout, credential change) at that time: what was issued in
             # it before is revoked; a later token (an offline_access refresh) is not.
@@ -265,15 +293,9 @@ class TokenService:
                 raise InvalidTokenError("session ended")
         if any(v is not None for v in values):
             raise InvalidTokenError("revoked")
-        account_id = None
-        if "aid" in claims:
-            try:
-                account_id = int(self._cipher.decrypt(claims["aid"], _AID_CONTEXT))
-            except Exception as exc:  # noqa: BLE001 - any failure means a bad token
-                raise InvalidTokenError("aid") from exc
         return AccessTokenClaims(
             jti=jti,
-            client_id=str(claims.get("client_id", "")),
+            client_id=client_id,
             sub=str(claims.get("sub", "")),
             scope=str(claims.get("scope", "")),
             exp=exp,
@@ -281,6 +303,7 @@ class TokenService:
             account_id=account_id,
             grant_id=gid,
             raw=claims,
+            versions=versions,
         )
 
     def _resolve_key(self, obj: Any) -> Any:

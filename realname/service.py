@@ -115,7 +115,11 @@ class RealnameService:
     def id_number_of(self, identity: Identity) -> str:
         """The full number: only for derived claims computed in memory and audited
         reveals; never for display or logs."""
-        return self._cipher.decrypt(identity.id_number_enc, "realname_identities.id_number").decode()
+        return self.decrypt_id_number(identity.id_number_enc)
+
+    def decrypt_id_number(self, id_number_enc: str) -> str:
+        """``id_number_of`` for the stored ciphertext alone (a cached claim source)."""
+        return self._cipher.decrypt(id_number_enc, "realname_identities.id_number").decode()
 
     def view(self, identity: Identity) -> IdentityView:
         from .names import mask_name

@@ -65,3 +65,35 @@ def test_session_and_code_cross_instances(live_idp, tmp_path):
                                                     "code_verifier": verifier},
                            auth=(client["client_id"], client["client_secret"]), timeout=10)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+
+
+def test_a_lock_on_one_instance_refuses_userinfo_on_the_other(live_idp, tmp_path):
+    # Issue 12: instance 2 caches what userinfo reads of the account; the lock committed
+    # through instance 1's CLI must still refuse its very next request.
+    second = live_idp.start_instance(free_port(), tmp_path)
+    client = live_idp.cli("clients", "create", "--name", "Portal", "--redirect-uri", "https://rp.example.test/cb")
+    live_idp.cli("users", "create", "--username", "dave", "--password", "a long enough secret")
+    verifier, challenge = pkce_pair()
+    params = {"response_type": "code", "client_id": client["client_id"], "redirect_uri": "https://rp.example.test/cb",
+              "scope": "openid", "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+    browser = requests.Session()
+    first = live_idp.base_url
+    r = browser.get(first + "/authorize", params=params, allow_redirects=False)
+    page = browser.get(first + r.headers["Location"])
+    r = browser.post(first + "/login", data={"csrf_token": _field(page.text, "csrf_token"),
+                                             "interaction": _field(page.text, "interaction"),
+                                             "identifier": "dave", "password": "a long enough secret"},
+                     allow_redirects=False)
+    assert r.status_code == 303
+    r = browser.get(first + "/authorize", params=params, allow_redirects=False)
+    code = query_of(r.headers["Location"])["code"]
+    token = requests.post(first + "/token", data={"grant_type": "authorization_code", "code": code,
+                                                  "redirect_uri": "https://rp.example.test/cb",
+                                                  "code_verifier": verifier},
+                          auth=(client["client_id"], client["client_secret"]), timeout=10).json()["access_token"]
+    headers = {"Authorization": "Bearer " + token}
+    for _ in range(3):  # both of instance 2's workers have the account cached
+        assert requests.get(second + "/userinfo", headers=headers, timeout=10).status_code == 200
+    live_idp.cli("users", "lock", "dave")
+    for _ in range(3):
+        assert requests.get(second + "/userinfo", headers=headers, timeout=10).status_code == 401
