@@ -4,11 +4,12 @@ Alembic diffs are clean on PostgreSQL and SQLite) and the Flask-SQLAlchemy handl
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -68,3 +69,9 @@ def insert_unique(session: Session, row: object, conflict: Exception) -> None:
 
 # Flask-SQLAlchemy owns the request-scoped session; services receive ``db.session``.
 db = SQLAlchemy(model_class=Base)
+
+
+def current_session(session: Session | scoped_session[Any]) -> Session:
+    """The session itself: a ``scoped_session`` (Flask-SQLAlchemy's ``db.session``)
+    proxies neither ``in_transaction()`` nor ``get_bind()`` reliably for a decision."""
+    return session() if isinstance(session, scoped_session) else session

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -69,7 +69,7 @@ class VersionedCache(Generic[K, V]):
         """The store keys of ``ident``'s versions: its own and the prefix-wide one."""
         return f"{self.prefix}:{ident}", f"{self.prefix}:all"
 
-    def get(self, store: Store, ident: K, load: Callable[[K], V], seen: Sequence[bytes | None] | None = None) -> V:
+    def get(self, store: Store, ident: K, load: Callable[[K], V], seen: Versions | None = None) -> V:
         """The cached value of ``ident``, or ``load(ident)`` when the entry is missing,
         older than ``max_age`` or tagged with other versions. ``seen``: the versions the
         caller already fetched (``keys(ident)``, in that order), read before anything

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, exists, select
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
 
 from certificates.models import LegalPerson
+from common.db import current_session
 from common.versions import ChangeWatch, VersionedCache
 from realname.models import Identity, TotpFactor
 
@@ -70,8 +71,7 @@ def read_claim_source(session: Session, account_id: int) -> ClaimSource | None:
         .outerjoin(LegalPerson, LegalPerson.account_id == Account.id)
         .where(Account.id == account_id)
     )
-    # scoped_session proxies no in_transaction(): ask the session it holds.
-    current = session() if isinstance(session, scoped_session) else session
+    current = current_session(session)
     bind = current.get_bind()
     if isinstance(bind, Engine) and not current.in_transaction():
         with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -622,6 +622,9 @@ class ClientService:
         return RegisteredClient.from_row(row, self._hasher)
 
 
+CLIENT_VERSIONS = "client-ver"
+
+
 class ClientCache(VersionedCache[str, "RegisteredClient | None"]):
     """Per-process cache of client snapshots (issue 12).
 
@@ -632,8 +635,8 @@ class ClientCache(VersionedCache[str, "RegisteredClient | None"]):
     """
 
     def __init__(self, max_age: float = 60.0, max_entries: int = 10000) -> None:
-        super().__init__("client-ver", max_age=max_age, max_entries=max_entries)
+        super().__init__(CLIENT_VERSIONS, max_age=max_age, max_entries=max_entries)
 
 
 def watch_clients(changes: ChangeWatch) -> None:
-    changes.watch(Client, "client-ver", lambda row: row.client_id)
+    changes.watch(Client, CLIENT_VERSIONS, lambda row: row.client_id)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
 
 from certificates.legal import LegalPersonService
 from certificates.registry import CaService, TrustedCaCache
@@ -17,9 +17,10 @@ from certificates.validation import CertificateValidator
 from common.audit import AuditTrail
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher
+from common.db import current_session
 from common.http import http_fetch
 from common.store import Store
-from common.versions import VersionedCache
+from common.versions import VersionedCache, Versions
 from realname.levels import session_level
 from realname.otp import OneTimeCodeService
 from realname.registry import HttpRegistry, HttpRegistryConfig, LocalRegistry, RegistryAdapter
@@ -268,8 +269,7 @@ class Services:
 
     # -- shortcuts used by several endpoints ------------------------------------------
 
-    def client(self, client_id: str | None, *,
-               seen: tuple[bytes | None, bytes | None] | None = None) -> RegisteredClient | None:
+    def client(self, client_id: str | None, *, seen: Versions | None = None) -> RegisteredClient | None:
         """The enabled client ``client_id`` from the per-process cache, current on every
         instance (issue 12: ``seen`` are its versions when the caller fetched them already,
         as the access-token check does; otherwise they cost one store round trip)."""
@@ -278,13 +278,11 @@ class Services:
             return None
         return self.p.client_cache.get(self.p.store, client_id, self.clients.snapshot, seen)
 
-    def claim_source(self, account_id: int, *,
-                     seen: tuple[bytes | None, bytes | None] | None = None) -> ClaimSource | None:
+    def claim_source(self, account_id: int, *, seen: Versions | None = None) -> ClaimSource | None:
         """What the account's claims are computed from (idp.claim_sources): cached per
         process outside a transaction, read through the session inside one (so a
         transaction sees its own writes)."""
-        current = self.session() if isinstance(self.session, scoped_session) else self.session
-        if current.in_transaction():
+        if current_session(self.session).in_transaction():
             return read_claim_source(self.session, account_id)
         return self.p.claim_cache.get(self.p.store, account_id, lambda i: read_claim_source(self.session, i), seen)
 

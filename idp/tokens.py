@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from common.clock import Clock
 from common.crypto import FieldCipher, KeyedHasher, b64url, random_token
 from common.store import Store
-from common.versions import VersionedCache
+from common.versions import VersionedCache, Versions
 
 from .keys import KeyCache, KeyService
 from .models import RefreshToken
@@ -93,7 +93,7 @@ class AccessTokenClaims:
     # store key -> value, for the token's client and account.
     versions: dict[str, bytes | None] = field(default_factory=dict, repr=False)
 
-    def seen(self, keys: tuple[str, str]) -> tuple[bytes | None, bytes | None] | None:
+    def seen(self, keys: tuple[str, str]) -> Versions | None:
         """The versions of ``keys`` fetched with this token, or None if they were not."""
         if keys[0] in self.versions and keys[1] in self.versions:
             return self.versions[keys[0]], self.versions[keys[1]]

@@ -12,7 +12,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, Unsupported
 from flask import Response, jsonify, make_response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from common.db import db
+from common.db import current_session, db
 
 from .. import oauth_errors
 from ..assurance import LEVELS
@@ -202,7 +202,7 @@ def _commit_if_begun() -> None:
     # still costs ~24 µs of CPU (measured in-process; ~2% of a client_credentials request).
     # Whatever did begin a transaction (a code, a refresh token, a cache miss) is
     # committed as before.
-    if db.session().in_transaction():
+    if current_session(db.session).in_transaction():
         db.session.commit()
 
 

@@ -22,25 +22,35 @@ def _field(html: str, name: str) -> str:
     return m.group(1)
 
 
+def _code_request(client_id: str) -> tuple[str, dict[str, str]]:
+    """A PKCE verifier and the authorization request of the portal registered in a test."""
+    verifier, challenge = pkce_pair()
+    return verifier, {"response_type": "code", "client_id": client_id, "redirect_uri": "https://rp.example.test/cb",
+                      "scope": "openid", "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+
+
+def _log_in(browser: requests.Session, base: str, params: dict[str, str], username: str) -> None:
+    """Start the authorization request at ``base`` and log in there with the password."""
+    r = browser.get(base + "/authorize", params=params, allow_redirects=False)
+    assert r.status_code == 302
+    page = browser.get(base + r.headers["Location"])
+    r = browser.post(base + "/login", data={"csrf_token": _field(page.text, "csrf_token"),
+                                            "interaction": _field(page.text, "interaction"),
+                                            "identifier": username, "password": "a long enough secret"},
+                     allow_redirects=False)
+    assert r.status_code == 303
+
+
 def test_session_and_code_cross_instances(live_idp, tmp_path):
     second = live_idp.start_instance(free_port(), tmp_path)
     first = live_idp.base_url
     client = live_idp.cli("clients", "create", "--name", "Portal", "--redirect-uri", "https://rp.example.test/cb")
     live_idp.cli("users", "create", "--username", "carol", "--password", "a long enough secret")
 
-    verifier, challenge = pkce_pair()
-    params = {"response_type": "code", "client_id": client["client_id"], "redirect_uri": "https://rp.example.test/cb",
-              "scope": "openid", "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+    verifier, params = _code_request(client["client_id"])
     browser = requests.Session()
     # Start on instance 1, log in there.
-    r = browser.get(first + "/authorize", params=params, allow_redirects=False)
-    assert r.status_code == 302
-    page = browser.get(first + r.headers["Location"])
-    r = browser.post(first + "/login", data={"csrf_token": _field(page.text, "csrf_token"),
-                                             "interaction": _field(page.text, "interaction"),
-                                             "identifier": "carol", "password": "a long enough secret"},
-                     allow_redirects=False)
-    assert r.status_code == 303
+    _log_in(browser, first, params, "carol")
     # The instances run on different ports of one host: the browser sends the cookie to
     # both (cookies ignore ports), as it would to instances behind one load balancer.
     r = browser.get(second + "/authorize", params=params, allow_redirects=False)
@@ -73,18 +83,10 @@ def test_a_lock_on_one_instance_refuses_userinfo_on_the_other(live_idp, tmp_path
     second = live_idp.start_instance(free_port(), tmp_path)
     client = live_idp.cli("clients", "create", "--name", "Portal", "--redirect-uri", "https://rp.example.test/cb")
     live_idp.cli("users", "create", "--username", "dave", "--password", "a long enough secret")
-    verifier, challenge = pkce_pair()
-    params = {"response_type": "code", "client_id": client["client_id"], "redirect_uri": "https://rp.example.test/cb",
-              "scope": "openid", "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+    verifier, params = _code_request(client["client_id"])
     browser = requests.Session()
     first = live_idp.base_url
-    r = browser.get(first + "/authorize", params=params, allow_redirects=False)
-    page = browser.get(first + r.headers["Location"])
-    r = browser.post(first + "/login", data={"csrf_token": _field(page.text, "csrf_token"),
-                                             "interaction": _field(page.text, "interaction"),
-                                             "identifier": "dave", "password": "a long enough secret"},
-                     allow_redirects=False)
-    assert r.status_code == 303
+    _log_in(browser, first, params, "dave")
     r = browser.get(first + "/authorize", params=params, allow_redirects=False)
     code = query_of(r.headers["Location"])["code"]
     token = requests.post(first + "/token", data={"grant_type": "authorization_code", "code": code,
